@@ -1,0 +1,607 @@
+"""The prefork pool: tasks run in child processes of a billiard pool.
+
+:class:`TaskPool` starts a :class:`billiard.pool.Pool` of ``limit``
+children (forked up front) whose handler threads feed jobs to the children,
+replace children that exit, and enforce time limits (``SIGUSR1`` raises
+:exc:`~celery.exceptions.SoftTimeLimitExceeded` in the child at the soft
+limit; the child is killed and replaced at the hard limit).
+
+Results are *not* read by a billiard thread: the worker's event loop reads
+the pool's result pipe (:meth:`TaskPool.register_with_event_loop`), so the
+accept/result callbacks, and the broker acks they cause, run in the loop's
+thread.  Callbacks the billiard threads trigger (a lost child, a hard time
+limit) are posted to the loop.
+"""
+from __future__ import annotations
+
+import array
+import gc
+import os
+import tempfile
+import threading
+from collections import Counter
+from functools import partial
+from threading import get_ident
+from time import monotonic, sleep
+from typing import Any, Callable
+
+from billiard import forking_enable
+from billiard.process import active_children
+from billiard.pool import CLOSE, RUN, TASK, ApplyResult, job_counter
+from billiard.reduction import ForkingPickler
+from billiard.pool import Pool as _BilliardPool
+from billiard.pool import ResultHandler
+
+from celery import platforms, signals
+from celery.concurrency.base import BasePool
+from celery.utils.log import get_logger
+
+__all__ = ('TaskPool', 'process_initializer', 'process_destructor',
+           'WORKER_SIGRESET', 'WORKER_SIGIGNORE')
+
+logger = get_logger(__name__)
+
+#: Signals whose handlers a new child resets to the default.
+WORKER_SIGRESET = frozenset({'SIGTERM', 'SIGHUP', 'SIGTTIN', 'SIGTTOU', 'SIGUSR1'})
+#: Signals a new child ignores (the parent handles ``^C``).
+WORKER_SIGIGNORE = frozenset({'SIGINT'})
+
+#: Results read from the pipe per loop wake-up, so the broker gets its turn.
+RESULTS_PER_WAKEUP = 256
+
+try:
+    import fcntl
+    import termios
+except ImportError:  # pragma: no cover - not on this platform
+    fcntl = termios = None
+
+_FIONREAD_BUF = array.array('i', [0])
+#: Room kept free in the pipe: the kernel may hold a partly read page.
+_PIPE_SLACK = 8192
+
+
+def process_initializer(app: Any, hostname: str) -> None:
+    """Prepare a new pool child to run the tasks of ``app``.
+
+    Runs in the child, right after the fork.
+    """
+    from celery._state import _set_task_join_will_block, set_default_app
+    from celery.app import trace
+    from celery.worker import state as worker_state
+
+    _set_task_join_will_block(True)
+    platforms.signals.reset(*WORKER_SIGRESET)
+    platforms.signals.ignore(*WORKER_SIGIGNORE)
+    platforms.set_mp_process_title('celeryd', hostname=hostname)
+    loader = app.loader
+    if hasattr(loader, 'init_worker'):
+        loader.init_worker()
+    if hasattr(loader, 'init_worker_process'):
+        loader.init_worker_process()
+    set_default_app(app)
+    app.set_current()
+    app.finalize()
+    trace.setup_worker_optimizations(app, hostname)
+    for name, task in app.tasks.items():
+        if getattr(task, '__trace__', None) is None:
+            task.__trace__ = trace.build_tracer(name, task, app.loader, hostname, app=app)
+    worker_state.reset_state()
+    if signals.worker_process_init.receivers:
+        signals.worker_process_init.send(sender=None)
+
+
+def process_destructor(pid: int, exitcode: int) -> None:
+    """Announce that a pool child is exiting (in the child)."""
+    if signals.worker_process_shutdown.receivers:
+        signals.worker_process_shutdown.send(sender=None, pid=pid, exitcode=exitcode)
+
+
+class _Done:
+    """What a job uses instead of a :class:`threading.Event` (set once, polled)."""
+
+    __slots__ = ('flag',)
+
+    def __init__(self) -> None:
+        self.flag = False
+
+    def set(self) -> None:
+        self.flag = True
+
+    def is_set(self) -> bool:
+        return self.flag
+
+    def clear(self) -> None:
+        self.flag = False
+
+    def wait(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else monotonic() + timeout
+        while not self.flag:
+            if deadline is not None and monotonic() >= deadline:
+                break
+            sleep(0.01)
+        return self.flag
+
+
+#: One lock for all jobs: _set/_ack race only with the rare billiard threads.
+_JOB_MUTEX = threading.RLock()
+
+
+#: Past this many pids in a pool's write counts, those of dead children go.
+_MAX_WRITERS_KEPT = 256
+
+
+class _Job(ApplyResult):
+    """A job of the pool: cheap to make, callbacks run in the loop's thread."""
+
+    _post: Callable | None = None
+    _loop_ident: int | None = None
+    _writes: Counter | None = None
+
+    def __init__(self, cache: dict, callback: Callable | None,
+                 accept_callback: Callable | None, timeout_callback: Callable | None,
+                 error_callback: Callable | None, soft_timeout: float | None,
+                 timeout: float | None, lost_worker_timeout: float,
+                 callbacks_propagate: tuple, correlation_id: str | None,
+                 on_timeout_set: Callable | None = None,
+                 on_timeout_cancel: Callable | None = None) -> None:
+        self.correlation_id = correlation_id
+        self._mutex = _JOB_MUTEX
+        self._event = _Done()
+        self._job = next(job_counter)
+        self._cache = cache
+        self._callback = callback
+        self._accept_callback = accept_callback
+        self._error_callback = error_callback
+        self._timeout_callback = timeout_callback
+        self._timeout = timeout
+        self._soft_timeout = soft_timeout
+        self._lost_worker_timeout = lost_worker_timeout
+        self._on_timeout_set = on_timeout_set
+        self._on_timeout_cancel = on_timeout_cancel
+        self._callbacks_propagate = callbacks_propagate or ()
+        self._send_ack = None
+        self._accepted = False
+        self._cancelled = False
+        self._worker_pid = None
+        self._time_accepted = None
+        self._terminated = None
+        cache[self._job] = self
+
+    def safe_apply_callback(self, fun: Callable | None, *args: Any, **kwargs: Any) -> None:
+        if fun is None:
+            return
+        if self._post is not None and get_ident() != self._loop_ident:
+            # a billiard thread (lost child, hard time limit): hand it over
+            self._post(partial(_apply_callback, self, fun, *args, **kwargs))
+            return
+        ApplyResult.safe_apply_callback(self, fun, *args, **kwargs)
+
+    def _ack(self, i: int, time_accepted: float, pid: int, synqW_fd: Any) -> Any:
+        writes = self._writes
+        if writes is not None:
+            writes[pid] += 1  # the jobs each child took (``stats``)
+            if len(writes) > _MAX_WRITERS_KEPT:  # forget children long gone
+                alive = {process.pid for process in active_children()}
+                for gone in [key for key in writes if key not in alive]:
+                    del writes[gone]
+        return ApplyResult._ack(self, i, time_accepted, pid, synqW_fd)
+
+
+def _apply_callback(job: ApplyResult, fun: Callable, *args: Any, **kwargs: Any) -> None:
+    ApplyResult.safe_apply_callback(job, fun, *args, **kwargs)
+
+
+class _Pickled:
+    """A job already pickled by the loop thread, waiting for the task handler."""
+
+    __slots__ = ('data',)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+class _LoopResultHandler(ResultHandler):
+    """Billiard's result handler, driven by the worker loop instead of a thread."""
+
+    def start(self, *args: Any, **kwargs: Any) -> None:
+        """Do not start a thread; :meth:`Pool.process_results` does the work."""
+
+
+class _FileLock:
+    """A lock shared by the pool's processes that dies with its holder.
+
+    Billiard guards the children's side of the pipes with semaphores: a
+    child killed (``SIGKILL``) while it holds one - an idle child holds the
+    job pipe's read lock while it waits - keeps it taken for good, and no
+    child gets a job again.  This lock is an ``flock`` on a small file that
+    every process opens itself (after the fork), and the kernel drops an
+    ``flock`` when the last descriptor of its holder goes away.  A thread
+    lock on top keeps the threads of one process apart (``flock`` does not).
+    """
+
+    def __init__(self) -> None:
+        fd, self.path = tempfile.mkstemp(prefix='celery-pool-', suffix='.lock')
+        self._fd, self._pid, self._mutex = fd, os.getpid(), threading.Lock()
+
+    def __getstate__(self) -> str:  # for children started without fork
+        return self.path
+
+    def __setstate__(self, path: str) -> None:
+        self.path, self._fd, self._pid, self._mutex = path, -1, None, None
+
+    def _local(self) -> int:
+        """The descriptor of this process (opened on first use after a fork)."""
+        if self._pid != os.getpid():
+            # the inherited descriptor is the parent's: one lock for both
+            self._fd = os.open(self.path, os.O_RDWR)
+            self._mutex = threading.Lock()  # may have been copied taken
+            self._pid = os.getpid()
+        return self._fd
+
+    def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
+        fd = self._local()
+        mutex = self._mutex
+        if not mutex.acquire(block, -1 if timeout is None or not block else timeout):
+            return False
+        try:
+            if block and timeout is None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                return True
+            deadline = monotonic() + (timeout or 0.0)
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return True
+                except BlockingIOError:
+                    if not block or monotonic() >= deadline:
+                        mutex.release()
+                        return False
+                sleep(0.01)
+        except BaseException:
+            mutex.release()
+            raise
+
+    def release(self) -> None:
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._mutex.release()
+
+    __enter__ = acquire
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.release()
+
+    def remove(self) -> None:
+        """Delete the file (no process may start using the lock after this)."""
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+    def __del__(self) -> None:
+        if self._pid == os.getpid() and self._fd >= 0:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+            self._fd = -1
+
+
+def _remove_lock_files(*queues: Any) -> None:
+    for queue in queues:
+        for lock in (getattr(queue, '_rlock', None), getattr(queue, '_wlock', None)):
+            if isinstance(lock, _FileLock):
+                lock.remove()
+
+
+class Pool(_BilliardPool):
+    """A billiard pool whose results are read by the caller's event loop."""
+
+    ResultHandler = _LoopResultHandler
+
+    _post: Callable | None = None
+    _loop_ident: int | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        #: How many jobs each child (by pid) has taken.
+        self.writes: Counter = Counter()
+        super().__init__(*args, **kwargs)
+
+    def _setup_queues(self) -> None:
+        super()._setup_queues()
+        if fcntl is not None:
+            # the locks the children take: see _FileLock
+            self._inqueue._rlock = _FileLock()
+            self._outqueue._wlock = _FileLock()
+        self._setup_direct_writes()
+
+    def join(self) -> None:
+        super().join()
+        _remove_lock_files(self._inqueue, self._outqueue)
+
+    @classmethod
+    def _terminate_pool(cls, taskqueue: Any, inqueue: Any, outqueue: Any,
+                        *args: Any, **kwargs: Any) -> None:
+        try:
+            super()._terminate_pool(taskqueue, inqueue, outqueue, *args, **kwargs)
+        finally:
+            _remove_lock_files(inqueue, outqueue)
+
+    @staticmethod
+    def _help_stuff_finish(inqueue: Any, task_handler: Any, _pool: Any) -> None:
+        """Empty the job pipe at termination, without waiting forever for its lock.
+
+        A child killed while reading the pipe (``kill`` of the whole process
+        group) leaves the read lock taken for good; billiard would wait for
+        it at exit and the worker would never end.
+        """
+        if not inqueue._rlock.acquire(timeout=1.0):
+            return
+        while task_handler.is_alive() and inqueue._reader.poll():
+            inqueue._reader.recv()
+            sleep(0)
+
+    def process_results(self, timeout: float = 0.0,
+                        limit: int = RESULTS_PER_WAKEUP) -> int:
+        """Handle the results waiting in the pipe; return how many there were."""
+        reader = self._outqueue._reader
+        recv = reader.recv
+        on_state_change = self._result_handler.on_state_change
+        done = 0
+        try:
+            if not reader.poll(timeout):
+                return 0
+            while done < limit:
+                task = recv()
+                if task is not None:  # None is the shutdown sentinel
+                    on_state_change(task)
+                done += 1
+                if not reader.poll(0):
+                    break
+        except (EOFError, OSError):
+            pass
+        return done
+
+    def result_fd(self) -> int:
+        return self._outqueue._reader.fileno()
+
+    def _setup_direct_writes(self) -> None:
+        """Let the loop thread write small jobs to the children's pipe itself.
+
+        A job is written directly when the pipe has room for it (so the
+        write cannot block) and no job waits for the task handler thread;
+        otherwise it goes through that thread as usual.
+        """
+        self._write_lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self._handed_over = 0
+        writer = self._inqueue._writer
+        self._send_bytes = writer.send_bytes
+        self._raw_put = writer.send
+        self._inq_fd = writer.fileno()
+        self._pipe_size = 0
+        if fcntl is not None and hasattr(fcntl, 'F_GETPIPE_SZ'):
+            try:
+                self._pipe_size = fcntl.fcntl(self._inq_fd, fcntl.F_GETPIPE_SZ)
+            except OSError:
+                self._pipe_size = 0
+        # the task handler thread (made next) writes through the same lock
+        self._quick_put = self._handler_put
+
+    def _pipe_room(self) -> int:
+        try:
+            fcntl.ioctl(self._inq_fd, termios.FIONREAD, _FIONREAD_BUF)
+        except OSError:
+            return 0
+        return self._pipe_size - _FIONREAD_BUF[0]
+
+    def _handler_put(self, task: Any) -> None:
+        """How the task handler thread writes (shares the lock with the loop)."""
+        with self._write_lock:
+            if isinstance(task, _Pickled):
+                self._send_bytes(task.data)
+            else:
+                self._raw_put(task)
+        if isinstance(task, _Pickled):
+            with self._count_lock:
+                self._handed_over -= 1
+
+    def _put_job(self, job: tuple) -> None:
+        data = ForkingPickler.dumps(job)
+        if self._pipe_size and not self._handed_over and \
+                self._write_lock.acquire(blocking=False):
+            try:
+                if not self._handed_over and self._pipe_room() >= len(data) + _PIPE_SLACK:
+                    self._send_bytes(data)
+                    return
+            finally:
+                self._write_lock.release()
+        with self._count_lock:
+            self._handed_over += 1
+        self._taskqueue.put(([_Pickled(data)], None))
+
+    def apply_async(self, func: Callable, args: tuple = (), kwds: dict | None = None,
+                    callback: Callable | None = None,
+                    error_callback: Callable | None = None,
+                    accept_callback: Callable | None = None,
+                    timeout_callback: Callable | None = None,
+                    waitforslot: Any = None, soft_timeout: float | None = None,
+                    timeout: float | None = None,
+                    lost_worker_timeout: float | None = None,
+                    callbacks_propagate: tuple = (),
+                    correlation_id: str | None = None, **_: Any) -> _Job | None:
+        if self._state != RUN:
+            return None
+        soft_timeout = soft_timeout or self.soft_timeout
+        timeout = timeout or self.timeout
+        job = _Job(self._cache, callback, accept_callback, timeout_callback,
+                   error_callback, soft_timeout, timeout,
+                   lost_worker_timeout or self.lost_worker_timeout,
+                   callbacks_propagate, correlation_id,
+                   on_timeout_set=self.on_timeout_set,
+                   on_timeout_cancel=self.on_timeout_cancel)
+        job._post = self._post
+        job._loop_ident = self._loop_ident
+        job._writes = self.writes
+        if timeout or soft_timeout:
+            self._start_timeout_handler()
+        self._put_job((TASK, (job._job, None, func, args, kwds or {})))
+        return job
+
+
+def _shrink_before_fork() -> None:
+    """Give start-up garbage back to the system before the children copy us."""
+    gc.collect()
+    if hasattr(gc, 'freeze'):
+        gc.freeze()  # children's collections leave the inherited objects alone
+    try:
+        import ctypes
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError, ImportError):  # not glibc
+        pass
+
+
+class TaskPool(BasePool):
+    """The prefork pool of the worker (``-P prefork``)."""
+
+    Pool = Pool
+    uses_semaphore = True
+    in_child_process = True
+    write_stats = None
+
+    _pool: Pool | None = None
+
+    def on_start(self) -> None:
+        forking_enable(self.forking_enable)
+        _shrink_before_fork()
+        options = dict(self.options)
+        options.pop('threads', None)
+        options.pop('sched_strategy', None)
+        options.pop('proc_alive_timeout', None)
+        self._pool = self.Pool(
+            processes=self.limit,
+            initializer=process_initializer,
+            on_process_exit=process_destructor,
+            enable_timeouts=True,
+            synack=False,
+            threads=True,
+            putlocks=False,
+            **options,
+        )
+        if self._loop is not None:  # attached to a loop before starting
+            self._attach(self._loop)
+
+    def register_with_event_loop(self, loop: Any) -> None:
+        super().register_with_event_loop(loop)
+        if self._pool is not None:
+            self._attach(loop)
+
+    def _attach(self, loop: Any) -> None:
+        pool = self._pool
+        pool._post = self.post
+        pool._loop_ident = self._loop_ident
+        loop.add_reader(pool.result_fd(), self._on_results_readable)
+
+    def _on_results_readable(self, *args: Any) -> None:
+        if self._pool is not None:
+            self._pool.process_results(0)
+
+    def process_results(self, timeout: float = 0.0) -> int:
+        """Handle waiting results (for loops that poll instead of select)."""
+        if self._pool is None:
+            return 0
+        return self._pool.process_results(timeout)
+
+    def on_apply(self, target: Callable, args: tuple = (), kwargs: dict | None = None,
+                 **options: Any) -> Any:
+        return self._pool.apply_async(target, args, kwargs, **options)
+
+    def starts_now(self) -> bool:
+        pool = self._pool
+        return pool is not None and len(pool._cache) < pool._processes
+
+    def did_start_ok(self) -> bool:
+        return self._pool.did_start_ok()
+
+    def on_stop(self) -> None:
+        """Stop after the running and queued jobs have finished."""
+        pool = self._pool
+        if pool is not None and pool._state in (RUN, CLOSE):
+            self._detach()
+            pool.close()
+            pool.join()
+            self._pool = None
+
+    def on_terminate(self) -> None:
+        """Kill the children now."""
+        pool = self._pool
+        if pool is not None:
+            self._detach()
+            pool.terminate()
+            self._pool = None
+
+    def on_close(self) -> None:
+        if self._pool is not None and self._pool._state == RUN:
+            self._pool.close()
+
+    def _detach(self) -> None:
+        loop, pool = self._loop, self._pool
+        if loop is not None and pool is not None:
+            try:
+                loop.remove_reader(pool.result_fd())
+            except (OSError, ValueError, KeyError):
+                pass
+
+    def maintain_pool(self, *args: Any, **kwargs: Any) -> None:
+        if self._pool is not None:
+            self._pool.maintain_pool()
+
+    def terminate_job(self, pid: int, signal: int | None = None) -> None:
+        self._pool.terminate_job(pid, signal)
+
+    def grow(self, n: int = 1) -> None:
+        self._pool.grow(n)
+
+    def shrink(self, n: int = 1) -> None:
+        self._pool.shrink(n)
+
+    def restart(self) -> None:
+        self._pool.restart()
+        self._pool.apply_async(os.getpid)  # wake a child so the restart proceeds
+
+    def _get_info(self) -> dict:
+        info = super()._get_info()
+        pool = self._pool
+        if pool is None:
+            return info
+        info.update({
+            'max-concurrency': self.limit,
+            'processes': [p.pid for p in pool._pool],
+            'max-tasks-per-child': pool._maxtasksperchild or 'N/A',
+            'put-guarded-by-semaphore': self.putlocks,
+            'timeouts': (pool.soft_timeout or 0, pool.timeout or 0),
+            'writes': _write_stats(pool),
+        })
+        return info
+
+    @property
+    def num_processes(self) -> int:
+        return self._pool._processes
+
+
+def _write_stats(pool: Pool) -> dict:
+    """How the jobs were spread over the children, in Celery's ``stats`` shape."""
+    pids = [process.pid for process in pool._pool]
+    counts = [pool.writes.get(pid, 0) for pid in pids]
+    total = sum(counts)
+    shares = [count / total if total else 0.0 for count in counts]
+    busy = sum(1 for job in list(pool._cache.values()) if job._worker_pid in pids)
+    return {
+        'total': total,
+        'avg': f'{sum(shares) / len(shares) if shares else 0.0:.2f}',
+        'all': ', '.join(f'{share:.2f}' for share in shares),
+        'raw': ', '.join(str(count) for count in counts),
+        'strategy': 'fair',
+        'inqueues': {'total': len(pids), 'active': busy},
+    }

@@ -1,0 +1,300 @@
+"""The prefork pool driven by a real event loop: results, time limits, children."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any, Callable, Iterator
+
+import pytest
+from kombu.asynchronous import Hub
+
+from celery.concurrency.prefork import TaskPool
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded, Terminated
+
+
+def double(x: int) -> int:
+    return x * 2
+
+
+def my_pid() -> int:
+    return os.getpid()
+
+
+def sleep_catching_soft_limit(seconds: float) -> str:
+    try:
+        time.sleep(seconds)
+    except SoftTimeLimitExceeded:
+        return 'soft limit'
+    return 'done'
+
+
+def sleep_for(seconds: float) -> str:
+    time.sleep(seconds)
+    return 'slept'
+
+
+def current_app_name() -> str:
+    from celery._state import get_current_app
+    from celery.worker import state
+    return f'{get_current_app().main}:{len(state.requests)}'
+
+
+def unwrap(exc: Any) -> Any:
+    return getattr(exc, 'exc', exc)
+
+
+def run_until(hub: Hub, predicate: Callable[[], Any], timeout: float = 15.0) -> Any:
+    loop = hub.create_loop()
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError('timed out')
+        next(loop)
+    return predicate()
+
+
+@pytest.fixture
+def hub() -> Iterator[Hub]:
+    h = Hub()
+    h.call_repeatedly(0.05, lambda: None)  # never sleep long
+    yield h
+    h.close()
+
+
+@pytest.fixture
+def make_pool(app: Any, hub: Hub) -> Iterator[Callable[..., TaskPool]]:
+    pools = []
+
+    def make(limit: int = 1, **options: Any) -> TaskPool:
+        pool = TaskPool(limit, initargs=(app, 'w@test'), app=app, **options)
+        pool.register_with_event_loop(hub)
+        pool.start()
+        pools.append(pool)
+        return pool
+
+    yield make
+    for pool in pools:
+        pool.terminate()
+
+
+def test_jobs_run_in_children_and_report_back(make_pool: Any, hub: Hub) -> None:
+    # Given a pool of two children attached to the loop
+    pool = make_pool(2)
+    accepted, results = [], []
+    # When jobs are applied
+    for i in range(20):
+        pool.apply_async(double, (i,), callback=results.append,
+                         accept_callback=lambda pid, t: accepted.append(pid))
+    # Then the loop delivers acceptance and results
+    run_until(hub, lambda: len(results) == 20)
+    assert sorted(results) == [i * 2 for i in range(20)]
+    assert len(accepted) == 20
+    assert os.getpid() not in accepted
+    assert set(accepted) <= set(pool.info['processes'])
+    assert pool.num_processes == 2
+
+
+def test_info_counts_the_jobs_each_child_took(make_pool: Any, hub: Hub) -> None:
+    # Given a pool of two children that has run jobs
+    pool = make_pool(2)
+    accepted, results = [], []
+    for i in range(10):
+        pool.apply_async(double, (i,), callback=results.append,
+                         accept_callback=lambda pid, t: accepted.append(pid))
+    run_until(hub, lambda: len(results) == 10)
+    # Then ``stats`` shows how the jobs were spread, in Celery's shape
+    writes = pool.info['writes']
+    pids = pool.info['processes']
+    assert writes['total'] == 10
+    raw = [int(count) for count in writes['raw'].split(', ')]
+    assert raw == [accepted.count(pid) for pid in pids]
+    shares = [float(share) for share in writes['all'].split(', ')]
+    assert shares == [round(count / 10, 2) for count in raw]
+    assert writes['inqueues'] == {'total': 2, 'active': 0}
+    assert writes['strategy'] == 'fair' and writes['avg'] == '0.50'
+
+
+def test_children_are_initialised_with_the_app(make_pool: Any, hub: Hub, app: Any) -> None:
+    pool = make_pool(1)
+    got = []
+    pool.apply_async(current_app_name, callback=got.append)
+    run_until(hub, lambda: got)
+    assert got == [f'{app.main}:0']
+
+
+def test_starts_now_tells_if_a_child_is_idle(make_pool: Any, hub: Hub) -> None:
+    pool = make_pool(1)
+    assert pool.starts_now()
+    done = []
+    pool.apply_async(sleep_for, (0.3,), callback=done.append)
+    assert not pool.starts_now()
+    run_until(hub, lambda: done)
+    assert pool.starts_now()
+
+
+def test_soft_time_limit_raises_in_the_child(make_pool: Any, hub: Hub) -> None:
+    pool = make_pool(1)
+    got, timeouts = [], []
+    pool.apply_async(sleep_catching_soft_limit, (10,), callback=got.append,
+                     soft_timeout=0.2, timeout=8,
+                     timeout_callback=lambda soft, timeout: timeouts.append((soft, timeout)))
+    run_until(hub, lambda: got and timeouts)
+    assert got == ['soft limit']
+    assert timeouts == [(True, 0.2)]
+
+
+def test_hard_time_limit_kills_the_child_which_is_replaced(make_pool: Any, hub: Hub) -> None:
+    pool = make_pool(1)
+    before = list(pool.info['processes'])
+    errors, timeouts = [], []
+    pool.apply_async(sleep_for, (30,), error_callback=errors.append, timeout=0.5,
+                     timeout_callback=lambda soft, timeout: timeouts.append(soft))
+    run_until(hub, lambda: errors and timeouts)
+    assert isinstance(unwrap(errors[0].exception), TimeLimitExceeded)
+    assert timeouts == [False]
+    # a new child takes the killed one's place and runs jobs
+    got = []
+    pool.apply_async(my_pid, callback=got.append)
+    run_until(hub, lambda: got)
+    assert got[0] not in before
+
+
+def test_terminate_job_kills_the_running_job(make_pool: Any, hub: Hub) -> None:
+    pool = make_pool(1)
+    pids, errors = [], []
+    pool.apply_async(sleep_for, (30,), error_callback=errors.append,
+                     accept_callback=lambda pid, t: pids.append(pid))
+    run_until(hub, lambda: pids)
+    pool.terminate_job(pids[0], signal.SIGTERM)
+    run_until(hub, lambda: errors)
+    assert isinstance(unwrap(errors[0].exception), Terminated)
+
+
+def test_big_jobs_go_through_the_task_handler(make_pool: Any, hub: Hub) -> None:
+    # Given jobs bigger than the pipe, queued while the only child is busy
+    pool = make_pool(1)
+    results = []
+    pool.apply_async(sleep_for, (0.3,), callback=results.append)
+    blob = 'x' * 200_000
+    for _ in range(3):
+        pool.apply_async(len, (blob,), callback=results.append)
+    # Then the loop is not blocked and every job still runs, in order
+    run_until(hub, lambda: len(results) == 4)
+    assert results == ['slept', 200_000, 200_000, 200_000]
+
+
+def test_max_tasks_per_child_recycles(make_pool: Any, hub: Hub) -> None:
+    pool = make_pool(1, maxtasksperchild=2)
+    got = []
+    for _ in range(4):
+        pool.apply_async(my_pid, callback=got.append)
+    run_until(hub, lambda: len(got) == 4, timeout=20)
+    assert got[0] == got[1] and got[2] == got[3] and got[0] != got[2]
+
+
+def test_stop_waits_for_running_and_queued_jobs(make_pool: Any, hub: Hub) -> None:
+    pool = make_pool(1)
+    got = []
+    pool.apply_async(sleep_for, (0.2,), callback=got.append)
+    pool.apply_async(double, (4,), callback=got.append)
+    run_until(hub, lambda: pool.info['processes'])
+    pool.stop()
+    assert got == ['slept', 8]
+
+
+def test_info_before_start(app: Any) -> None:
+    pool = TaskPool(2, app=app)
+    assert pool.info['max-concurrency'] == 2
+    assert not pool.starts_now()
+    assert pool.process_results() == 0
+
+
+def test_termination_does_not_wait_for_a_lock_a_dead_child_holds(make_pool: Any) -> None:
+    # Given the job pipe's read lock taken (as by a child killed while reading)
+    pool = make_pool(1)
+    billiard_pool = pool._pool
+    inqueue = billiard_pool._inqueue
+    assert inqueue._rlock.acquire(timeout=5)
+    # When the pool is terminated
+    started = time.monotonic()
+    billiard_pool._help_stuff_finish(inqueue, billiard_pool._task_handler, [])
+    # Then it gives up on the lock instead of hanging
+    assert time.monotonic() - started < 5
+    inqueue._rlock.release()
+
+
+def _lock_is_held_elsewhere(path: str) -> bool:
+    import fcntl
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def test_killing_idle_children_does_not_lock_up_the_pool(make_pool: Any, hub: Hub) -> None:
+    # Given two idle children, one of them waiting for a job under the read lock
+    pool = make_pool(2)
+    got = []
+    pool.apply_async(double, (1,), callback=got.append)
+    run_until(hub, lambda: got)
+    lock_path = pool._pool._inqueue._rlock.path
+    run_until(hub, lambda: _lock_is_held_elsewhere(lock_path))
+    before = list(pool.info['processes'])
+    # When both are killed with SIGKILL (so the lock holder surely dies)
+    for pid in before:
+        os.kill(pid, signal.SIGKILL)
+    # Then new children take their place and still get jobs
+    run_until(hub, lambda: not set(pool.info['processes']) & set(before)
+              and len(pool.info['processes']) == 2)
+    results = []
+    for i in range(6):
+        pool.apply_async(double, (i,), callback=results.append)
+    run_until(hub, lambda: len(results) == 6)
+    assert sorted(results) == [0, 2, 4, 6, 8, 10]
+
+
+def test_pool_lock_is_released_when_its_holder_dies() -> None:
+    from celery.concurrency.prefork import _FileLock
+    lock = _FileLock()
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child takes the lock and is killed holding it
+            try:
+                lock.acquire()
+                os.kill(os.getpid(), signal.SIGKILL)
+            finally:
+                os._exit(1)
+        os.waitpid(pid, 0)
+        assert lock.acquire(timeout=5)
+        # and the threads of one process still exclude each other
+        assert not lock.acquire(timeout=0.05)
+        assert not lock.acquire(block=False)
+        lock.release()
+        with lock:
+            assert _lock_is_held_elsewhere(lock.path)
+        assert not _lock_is_held_elsewhere(lock.path)
+    finally:
+        lock.remove()
+    assert not os.path.exists(lock.path)
+
+
+def test_stopped_pool_removes_its_lock_files(make_pool: Any, hub: Hub) -> None:
+    pool = make_pool(1)
+    inner = pool._pool
+    paths = [inner._inqueue._rlock.path, inner._outqueue._wlock.path]
+    assert all(os.path.exists(p) for p in paths)
+    pool.stop()
+    assert not any(os.path.exists(p) for p in paths)
+
+
+def test_terminated_pool_removes_its_lock_files(make_pool: Any, hub: Hub) -> None:
+    pool = make_pool(1)
+    inner = pool._pool
+    paths = [inner._inqueue._rlock.path, inner._outqueue._wlock.path]
+    pool.terminate()
+    assert not any(os.path.exists(p) for p in paths)
