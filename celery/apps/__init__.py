@@ -1,0 +1,1 @@
+"""The programs behind the ``celery worker``, ``beat`` and ``multi`` commands."""
