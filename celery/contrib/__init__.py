@@ -1,0 +1,1 @@
+"""Optional extras: testing support, abortable tasks, the remote debugger, migration."""
