@@ -1,0 +1,6 @@
+"""The example project: ``celery -A proj worker -l INFO`` from ``examples/``."""
+from __future__ import annotations
+
+from .celery import app as celery_app
+
+__all__ = ('celery_app',)
