@@ -87,23 +87,9 @@ def __dir__() -> list:
 
 
 def maybe_patch_concurrency(argv: list | None = None) -> None:
-    """Apply eventlet/gevent monkey patches early when ``-P`` asks for them."""
-    import sys
-    argv = sys.argv if argv is None else argv
-    for short, long_ in (('-P', '--pool'),):
-        for i, arg in enumerate(argv):
-            value = None
-            if arg in (short, long_) and i + 1 < len(argv):
-                value = argv[i + 1]
-            elif arg.startswith(long_ + '='):
-                value = arg.split('=', 1)[1]
-            elif arg.startswith(short) and len(arg) > 2:
-                value = arg[2:]
-            if value in ('eventlet', 'gevent'):
-                patcher = import_module(value)
-                if value == 'eventlet':
-                    patcher.monkey_patch()
-                else:
-                    import gevent.monkey
-                    gevent.monkey.patch_all()
-                return
+    """Apply green-thread monkey patches early when ``-P`` asks for them.
+
+    Kept for code that calls it as with Celery: the eventlet and gevent
+    pools are not provided here, so there is nothing to patch, and
+    ``-P eventlet`` / ``-P gevent`` are refused with a clear message.
+    """

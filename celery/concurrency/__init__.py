@@ -19,9 +19,10 @@ ALIASES = {
     'processes': 'celery.concurrency.prefork:TaskPool',  # old name
     'solo': 'celery.concurrency.solo:TaskPool',
     'threads': 'celery.concurrency.thread:TaskPool',
-    'eventlet': 'celery.concurrency.eventlet:TaskPool',
-    'gevent': 'celery.concurrency.gevent:TaskPool',
 }
+
+#: Celery's green-thread pools, which this package does not provide.
+UNAVAILABLE = ('eventlet', 'gevent')
 
 _custom = os.environ.get('CELERY_CUSTOM_WORKER_POOL')
 if _custom:
@@ -31,6 +32,11 @@ del _custom
 
 def get_implementation(cls: Any) -> type:
     """Return the pool class named ``cls`` (an alias, a dotted name or a class)."""
+    if cls in UNAVAILABLE:
+        from celery.exceptions import ImproperlyConfigured
+        raise ImproperlyConfigured(
+            f'The {cls} pool is not available in this package: '
+            f'use one of {", ".join(get_available_pool_names())}.')
     return symbol_by_name(cls, ALIASES)
 
 

@@ -27,10 +27,17 @@ def test_get_implementation_by_alias_and_name() -> None:
     assert concurrency.get_implementation('threads') is ThreadPool
     assert concurrency.get_implementation('celery.concurrency.solo:TaskPool') is SoloPool
     assert concurrency.get_implementation(SoloPool) is SoloPool
-    assert {'prefork', 'solo', 'threads', 'eventlet', 'gevent'} <= set(
-        concurrency.get_available_pool_names())
+    assert {'prefork', 'solo', 'threads'} <= set(concurrency.get_available_pool_names())
     with pytest.raises((ImportError, AttributeError, ValueError)):
         concurrency.get_implementation('no.such.module:Pool')
+
+
+@pytest.mark.parametrize('name', ['eventlet', 'gevent'])
+def test_green_pools_are_refused_clearly(name: str) -> None:
+    from celery.exceptions import ImproperlyConfigured
+    with pytest.raises(ImproperlyConfigured, match=f'The {name} pool is not available'):
+        concurrency.get_implementation(name)
+    assert name not in concurrency.get_available_pool_names()
 
 
 def test_processes_is_an_alias_module() -> None:
