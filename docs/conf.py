@@ -37,6 +37,7 @@ extensions = [
     'sphinx_click',
     'settings_table',       # _ext/: the settings reference, generated
     'build_fixes',          # _ext/: hooks for an honest -W build
+    'bootstep_graph',       # _ext/: images/bootsteps.svg redrawn with Graphviz
 ]
 
 root_doc = 'index'
