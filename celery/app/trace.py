@@ -18,6 +18,7 @@ import sys
 import time
 import warnings
 from collections import namedtuple
+from collections.abc import Mapping
 from typing import Any, Callable
 
 from billiard.einfo import ExceptionInfo, ExceptionWithTraceback
@@ -494,7 +495,13 @@ def _decode_body(body: Any, content_type: str | None, content_encoding: str | No
     if isinstance(body, dict):  # a protocol 1 body behind protocol 2 headers
         return (body.get('args') or (), body.get('kwargs') or {},
                 {key: body.get(key) for key in ('callbacks', 'errbacks', 'chain', 'chord')})
-    return body
+    args, kwargs, embed = body  # TypeError/ValueError if it is not a triple
+    if not (isinstance(args, (list, tuple)) and isinstance(kwargs, Mapping)
+            and (embed is None or isinstance(embed, Mapping))):
+        raise TypeError('the body is not (args: list, kwargs: dict, embed: dict | None): '
+                        f'{type(args).__name__}, {type(kwargs).__name__}, '
+                        f'{type(embed).__name__}')
+    return args, kwargs, embed
 
 
 def _invalid_body(exc: BaseException) -> tuple:

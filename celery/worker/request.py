@@ -9,6 +9,12 @@ The message body is not decoded here: the pool child decodes it
 (:func:`celery.app.trace.fast_trace_task`).  ``args``/``kwargs`` are decoded
 lazily, only when someone asks (``inspect``, failure handling).
 
+A message whose headers the worker cannot use (an id that is not a
+string, a ``shadow`` that is not a name, a malformed ``timelimit``...)
+raises :exc:`~celery.exceptions.InvalidTaskError` when the request is
+made, naming the task id and the header, so the consumer logs it and
+rejects the message before anything is reserved.
+
 All methods run in the worker's event loop thread.
 """
 from __future__ import annotations
@@ -55,6 +61,51 @@ def __optimize__() -> None:
 __optimize__()
 
 _NO_TIME_LIMITS = (None, None)
+_NONE = type(None)
+
+#: Optional headers the worker reads, and the types they may have (or None).
+#: A message breaking these is invalid: rejected before it is reserved.
+_HEADER_TYPES = (
+    ('root_id', str), ('parent_id', str), ('group', str), ('retries', int),
+    ('group_index', int), ('stamps', dict), ('stamped_headers', (list, tuple)),
+)
+_STR = (str, _NONE)
+_INT = (int, _NONE)
+#: What the pool raises when a body's parts have the wrong types.
+_BODY_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError)
+
+
+def _bad_header(task_id: str, field: str, value: Any, wanted: str) -> InvalidTaskError:
+    return InvalidTaskError(
+        f'invalid {field} header {safe_repr(value)[:200]} of task {task_id}: must be {wanted}')
+
+
+def _check_header_types(task_id: str, request: dict) -> None:
+    """Raise InvalidTaskError if an optional header has a type the worker can't use."""
+    get = request.get
+    group_index = get('group_index')
+    if (isinstance(get('root_id'), _STR) and isinstance(get('parent_id'), _STR)
+            and isinstance(get('group'), _STR) and isinstance(get('retries'), _INT)
+            and (group_index is None or (isinstance(group_index, int) and group_index >= 0))
+            and isinstance(get('stamps'), (dict, _NONE))
+            and isinstance(get('stamped_headers'), (list, tuple, _NONE))):
+        return  # the common case: one pass, no loop
+    for field, types in _HEADER_TYPES:
+        value = get(field)
+        if value is not None and not isinstance(value, types):
+            raise _bad_header(task_id, field, value,
+                              getattr(types, '__name__', 'a list') + ' or null')
+    raise _bad_header(task_id, 'group_index', group_index, 'a non-negative int or null')
+
+
+def _time_limits(task_id: str, timelimit: Any) -> Any:
+    """The ``timelimit`` header, checked: ``[hard, soft]``, each None or seconds >= 0."""
+    if isinstance(timelimit, (list, tuple)) and len(timelimit) == 2:
+        hard, soft = timelimit
+        if ((hard is None or (type(hard) in (int, float) and hard >= 0))
+                and (soft is None or (type(soft) in (int, float) and soft >= 0))):
+            return timelimit
+    raise _bad_header(task_id, 'timelimit', timelimit, '[hard, soft] seconds or null')
 
 
 class Request:
@@ -114,15 +165,22 @@ class Request:
         else:
             self._content_type = message.content_type
             self._content_encoding = message.content_encoding
-        self.id = request['id']
+        self.id = task_id = request['id']
+        if not (task_id and isinstance(task_id, str)):
+            raise InvalidTaskError(
+                f'invalid task id {safe_repr(task_id)[:200]}: must be a non-empty string')
         self._type = self.name = request['task']
-        if 'shadow' in request:
-            self.name = request['shadow'] or self.name
+        shadow = request.get('shadow')
+        if shadow:
+            if not isinstance(shadow, str):
+                raise _bad_header(task_id, 'shadow', shadow, 'a string')
+            self.name = shadow
         self._root_id = request.get('root_id')
         self._parent_id = request.get('parent_id')
         timelimit = request.get('timelimit')
         if timelimit:
-            self.time_limits = timelimit
+            self.time_limits = _time_limits(task_id, timelimit)
+        _check_header_types(task_id, request)
         self._argsrepr = request.get('argsrepr', '')
         self._kwargsrepr = request.get('kwargsrepr', '')
         self._on_ack = on_ack
@@ -137,7 +195,7 @@ class Request:
             try:
                 eta = maybe_iso8601(eta)
             except (AttributeError, ValueError, TypeError) as exc:
-                raise InvalidTaskError(f'invalid ETA value {eta!r}: {exc}')
+                raise InvalidTaskError(f'invalid ETA value {eta!r} of task {task_id}: {exc}')
             self._eta = maybe_make_aware(eta, self.tzlocal)
         else:
             self._eta = None
@@ -147,7 +205,8 @@ class Request:
             try:
                 expires = maybe_iso8601(expires)
             except (AttributeError, ValueError, TypeError) as exc:
-                raise InvalidTaskError(f'invalid expires value {expires!r}: {exc}')
+                raise InvalidTaskError(
+                    f'invalid expires value {expires!r} of task {task_id}: {exc}')
             self._expires = maybe_make_aware(expires, self.tzlocal)
         else:
             self._expires = None
@@ -343,9 +402,27 @@ class Request:
 
     def _embed(self) -> dict:
         try:
-            return self._payload[2] or {}
+            embed = self._payload[2]
         except Exception:
             return {}
+        return embed if isinstance(embed, dict) else {}
+
+    def _body_problem(self) -> str | None:
+        """What is wrong with the body, if it is not ``(args, kwargs, embed)``.
+
+        Only asked when the pool could not even start the task.
+        """
+        try:
+            payload = self._payload
+        except Exception as exc:
+            return f'cannot decode the body: {exc!r}'
+        if isinstance(payload, (list, tuple)) and len(payload) == 3:
+            args, kwargs, embed = payload
+            if (isinstance(args, (list, tuple)) and isinstance(kwargs, dict)
+                    and (embed is None or isinstance(embed, dict))):
+                return None
+        return ('the body is not an (args: list, kwargs: dict, embed: dict) triple: '
+                f'{safe_repr(payload)[:200]}')
 
     @property
     def chord(self) -> Any:
@@ -371,7 +448,8 @@ class Request:
             args, kwargs, embed = self._payload
         except Exception:
             args, kwargs, embed = (), {}, {}
-        request.update(embed or {})
+        if isinstance(embed, dict):
+            request.update(embed)
         request.setdefault('args', args)
         request.setdefault('kwargs', kwargs)
         return Context(request)
@@ -597,10 +675,12 @@ class Request:
             return self.on_retry(exc_info)
         if isinstance(exc, InvalidTaskError) and exc_info.internal and return_ok:
             # the pool process could not decode the body
-            error('Received invalid task message %s[%s]: %s', self.name, self.id, exc)
-            if self._task.acks_late:
-                self.reject(requeue=False)
-            return
+            return self._on_invalid_body(exc)
+        if not return_ok and isinstance(exc, _BODY_ERRORS):
+            # the pool could not start the task: a malformed body?
+            problem = self._body_problem()
+            if problem is not None:
+                return self._on_invalid_body(f'{problem} ({exc!r})')
 
         requeue = False
         is_worker_lost = isinstance(exc, WorkerLostError)
@@ -627,7 +707,13 @@ class Request:
                             exception=safe_repr(get_pickled_exception(exc_info.exception)),
                             traceback=exc_info.traceback)
         if not return_ok:
-            error('Task handler raised error: %r', exc, exc_info=exc_info.exc_info)
+            error('Task handler raised error: %s[%s]: %r', self.name, self.id, exc,
+                  exc_info=exc_info.exc_info)
+
+    def _on_invalid_body(self, problem: Any) -> None:
+        """The body is not a task message body: log it, and drop the message."""
+        error('Received invalid task message %s[%s]: %s', self.name, self.id, problem)
+        self.reject(requeue=False)  # no-op if it was acked when it started
 
     def _acks_on(self, what: str) -> bool:
         """Whether a late-acked task is acked on ``'failure'`` or ``'timeout'``."""

@@ -7,6 +7,13 @@ sends ``task-received``, parks ETA tasks on the timer (raising the
 prefetch count while they wait), queues rate-limited tasks in the task's
 token bucket, and hands the rest to the pool.
 
+A redelivered message that this worker still holds (same channel, same
+delivery tag: kombu's Redis transport restores a message whose visibility
+timeout passed, and it comes back to the worker that holds it) is not
+scheduled a second time: the copy is dropped unacknowledged, and the ack
+of the held request (by delivery tag) settles both.  Only messages marked
+``redelivered`` pay for that check.
+
 Everything that is the same for every message of the task is looked up
 once, when the strategy is made.
 """
@@ -15,6 +22,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 from typing import Any, Callable
+from weakref import WeakValueDictionary
 
 from kombu.utils.imports import symbol_by_name
 
@@ -60,6 +68,8 @@ class Strategy:
         self.utc = app.uses_utc_timezone()
         #: ``info`` when the worker logs at INFO, else None (checked once).
         self.info = info if logger.isEnabledFor(logging.INFO) else None
+        #: Requests held unreserved (ETA on the timer, rate limited): task id -> request.
+        self._held: WeakValueDictionary = WeakValueDictionary()
 
     def __call__(self, message: Any, body: Any, ack: Callable | None,
                  reject: Callable | None, callbacks: Any = None, **kwargs: Any) -> Any:
@@ -73,6 +83,8 @@ class Strategy:
             connection_errors=self.connection_errors, body=body,
             headers=headers, decoded=decoded, utc=utc,
         )
+        if message.delivery_info.get('redelivered') and self._holds_already(req, message):
+            return None
         if (req._expires is not None or req.id in state.revoked) and req.revoked():
             return None
 
@@ -87,6 +99,7 @@ class Strategy:
         if req._eta is not None:
             return self._on_eta(req, bucket)
         if bucket is not None:
+            self._held[req.id] = req
             return self.consumer._limit_task(req, bucket, 1)
         self.task_reserved(req)
         if callbacks:
@@ -105,6 +118,7 @@ class Strategy:
             req.reject(requeue=False)
             return None
         consumer.qos.increment_eventually()
+        self._held[req.id] = req
         # reserved only when due (apply_eta_task): not listed while it waits
         delay = max(delay, 0.0)
         if bucket is not None:
@@ -112,6 +126,24 @@ class Strategy:
         else:
             self.timer.call_after(delay, consumer.apply_eta_task, (req,), priority=6)
         return None
+
+    def _holds_already(self, req: Any, message: Any) -> bool:
+        """Whether ``message`` is a second delivery of a request this worker holds.
+
+        It is if an unsettled request of the same task id came with the same
+        delivery tag on the same channel: nothing else can be sent that way.
+        """
+        task_id = req.id
+        held = self._held.get(task_id) or state.requests.get(task_id)
+        if held is None or held.acknowledged:
+            return False
+        first = held.message
+        if first is message or first is None or first.channel is not message.channel \
+                or first.delivery_tag != message.delivery_tag:
+            return False
+        logger.info('Task %s[%s] was delivered again (visibility timeout) while this worker '
+                    'holds it: not scheduled twice', req.name, task_id)
+        return True
 
     def _send_received(self, req: Any) -> None:
         self.eventer.send(

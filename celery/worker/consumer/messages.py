@@ -152,7 +152,8 @@ class TaskMessageHandler:
         else:
             content_type = message.content_type
             if self.accept is not None and content_type not in self.accept:
-                return c.on_invalid_task(None, message, _untrusted(content_type))
+                return c.on_invalid_task(None, message,
+                                         _untrusted(content_type, headers['id']))
         try:
             strategy = self.strategies[type_]
         except (KeyError, TypeError) as exc:
@@ -172,8 +173,9 @@ class TaskMessageHandler:
                 message.reject_log_error(logger, c.connection_errors)
 
 
-def _untrusted(content_type: str) -> ContentDisallowed:
-    """The error kombu raises for a content type that is not accepted."""
+def _untrusted(content_type: str, task_id: Any) -> ContentDisallowed:
+    """The error kombu raises for a content type that is not accepted (and the task id)."""
     name = serialization.registry.type_to_name.get(content_type, content_type)
     return ContentDisallowed(
-        f'Refusing to deserialize untrusted content of type {name} ({content_type})')
+        f'Refusing to deserialize untrusted content of type {name} ({content_type}) '
+        f'of task {safe_repr(task_id)}')

@@ -1,6 +1,16 @@
-"""Consumer step: the task consumer (``c.task_consumer``) and its prefetch (``c.qos``)."""
+"""Consumer step: the task consumer (``c.task_consumer``) and its prefetch (``c.qos``).
+
+On kombu's Redis transport the step also keeps the messages the worker
+holds unacknowledged (ETA tasks on the timer, reserved and running
+late-ack tasks) visible to no one else: a Redis message not acked within
+``visibility_timeout`` is put back in its queue by whichever consumer
+sweeps first, so a live worker re-stamps the delivery time of its unacked
+messages every quarter of the timeout.  A worker that dies stops doing so,
+and its messages come back after the timeout as before.
+"""
 from __future__ import annotations
 
+from time import time
 from typing import Any
 
 from kombu.common import QoS, ignore_errors
@@ -22,6 +32,7 @@ class Tasks(bootsteps.StartStopStep):
 
     def __init__(self, c: Any, **kwargs: Any) -> None:
         c.task_consumer = c.qos = c.acker = None
+        self._visibility_tref: Any = None
         super().__init__(c, **kwargs)
 
     def start(self, c: Any) -> None:
@@ -41,6 +52,8 @@ class Tasks(bootsteps.StartStopStep):
         eta_limit = c.app.conf.worker_eta_task_limit
         c.qos = QoS(set_prefetch_count, c.initial_prefetch_count,
                     max_prefetch=eta_limit if eta_limit else None)
+        self._cancel_refresh()  # a restart without stop: not the old channel's too
+        self._visibility_tref = keep_unacked_visible(c)
 
     @staticmethod
     def qos_global(c: Any) -> bool:
@@ -52,7 +65,13 @@ class Tasks(bootsteps.StartStopStep):
                     return False
         return not c.connection.qos_semantics_matches_spec
 
+    def _cancel_refresh(self) -> None:
+        if self._visibility_tref is not None:
+            self._visibility_tref.cancel()
+            self._visibility_tref = None
+
     def stop(self, c: Any) -> None:
+        self._cancel_refresh()
         if c.acker is not None:
             c.acker.stop_batching()
         if c.task_consumer:
@@ -68,3 +87,49 @@ class Tasks(bootsteps.StartStopStep):
 
     def info(self, c: Any) -> dict:
         return {'prefetch_count': c.qos.value if c.qos else 'N/A'}
+
+
+#: Fraction of the visibility timeout between two refreshes, and the least interval (s).
+REFRESH_FRACTION = 4
+MIN_REFRESH_INTERVAL = 0.25
+
+
+def keep_unacked_visible(c: Any) -> Any:
+    """On Redis, refresh the unacked messages' delivery times periodically.
+
+    Returns the timer entry (cancel it when the channel goes), or None when
+    the transport has no visibility timeout to keep ahead of.
+    """
+    if c.connection.transport.driver_type != 'redis':
+        return None
+    channel = c.task_consumer.channel
+    qos = getattr(channel, 'qos', None)
+    timeout = getattr(channel, 'visibility_timeout', None)
+    if not timeout or not all(hasattr(qos, name) for name in (
+            '_delivered', '_dirty', 'pipe_or_acquire', 'unacked_index_key')):
+        return None
+    interval = max(float(timeout) / REFRESH_FRACTION, MIN_REFRESH_INTERVAL)
+    return c.timer.call_repeatedly(interval, refresh_unacked, (qos,), priority=5)
+
+
+def refresh_unacked(qos: Any) -> int:
+    """Stamp the unacked messages of ``qos`` (kombu's Redis QoS) as delivered now.
+
+    Only entries still in the unacked index are touched (``ZADD XX``): a
+    message acked or restored meanwhile stays so.  Returns how many were sent.
+    """
+    try:
+        tags = [tag for tag in list(qos._delivered) if tag not in qos._dirty]
+    except RuntimeError:  # changed while copied (another thread): next time
+        return 0
+    if not tags:
+        return 0
+    try:
+        with qos.pipe_or_acquire() as pipe:
+            pipe.zadd(qos.unacked_index_key, dict.fromkeys(tags, time()), xx=True)
+            pipe.execute()
+    except Exception as exc:  # the connection step deals with a lost broker
+        logger.warning('Could not refresh the visibility of %d unacked messages: %r',
+                       len(tags), exc)
+        return 0
+    return len(tags)

@@ -306,3 +306,98 @@ def test_batched_acks_go_through_the_acker(app: Any, tasks: Any, make_message: A
     req = request_for(app, message, acker=acker)
     req.on_accepted(1, 1.0)
     assert acker.acked == [message]
+
+
+# -- malformed messages: rejected with what was wrong, never half-handled ---------------
+
+@pytest.mark.parametrize('field, value', [
+    ('shadow', {'a': 1}), ('shadow', [9]), ('retries', {'a': 1}), ('retries', '3'),
+    ('group_index', -2 ** 62), ('group_index', 'first'), ('timelimit', 5),
+    ('timelimit', {'a': 1, 'b': 2}), ('timelimit', [1, 2, 3]), ('timelimit', ['1', None]),
+    ('timelimit', [-1, None]), ('root_id', 5), ('parent_id', ['p']), ('group', {}),
+    ('stamps', 5), ('stamped_headers', 7),
+])
+def test_a_header_of_the_wrong_type_makes_an_invalid_task(
+        app: Any, tasks: Any, make_message: Any, field: str, value: Any) -> None:
+    # Given a message whose header has a type the worker cannot use
+    message = make_message('t.add', (1, 1))
+    message.headers[field] = value
+    # Then no request is made of it, and the error names the task and the header
+    with pytest.raises(InvalidTaskError) as raised:
+        request_for(app, message)
+    assert message.headers['id'] in str(raised.value)
+    assert f'invalid {field} header' in str(raised.value)
+
+
+@pytest.mark.parametrize('task_id', [None, '', 5, ['x'], {'a': 1}])
+def test_a_task_id_that_is_not_a_string_makes_an_invalid_task(
+        app: Any, tasks: Any, make_message: Any, task_id: Any) -> None:
+    message = make_message('t.add', (1, 1))
+    message.headers['id'] = task_id
+    with pytest.raises(InvalidTaskError, match='invalid task id'):
+        request_for(app, message)
+
+
+def test_headers_of_the_right_types_are_read(app: Any, tasks: Any, make_message: Any) -> None:
+    message = make_message('t.add', (1, 1))
+    message.headers.update(shadow='', retries=3, group='g', group_index=0,
+                           timelimit=(1.5, None), stamps={}, stamped_headers=[])
+    req = request_for(app, message)
+    assert req.name == 't.add'  # an empty shadow is no shadow
+    assert req.time_limits == (1.5, None)
+    assert req.group_index == 0 and req.group == 'g'
+
+
+def test_invalid_eta_and_expires_name_the_task(app: Any, tasks: Any,
+                                               make_message: Any) -> None:
+    for field in ('eta', 'expires'):
+        message = make_message('t.add', (1, 1))
+        message.headers[field] = {}
+        with pytest.raises(InvalidTaskError, match=message.headers['id']):
+            request_for(app, message)
+
+
+@pytest.mark.parametrize('body', [b'[[1], {}, "embed"]', b'[[1], {}, 7]', b'[[1], [], {}]',
+                                  b'[5, {}, {}]'])
+@pytest.mark.parametrize('name', ['t.late', 't.add'])
+def test_a_body_the_pool_could_not_start_is_an_invalid_message(
+        app: Any, tasks: Any, make_message: Any, channel: Any, caplog: Any,
+        body: bytes, name: str) -> None:
+    # Given a task whose body is not (args, kwargs, embed), started by the pool
+    message = make_message(name)
+    message.body = body
+    req = request_for(app, message)
+    req.execute_using_pool(FakePool())
+    req.on_accepted(1, 1.0)
+    # When the pool reports that the job raised before the task could run
+    req.on_failure(einfo_of(ValueError('dictionary update sequence element #0')))
+    # Then it is logged as an invalid message, with its id and what is wrong with it
+    assert f'Received invalid task message {name}[{req.id}]' in caplog.text
+    assert 'the body is not an (args: list, kwargs: dict, embed: dict) triple' in caplog.text
+    # and dropped: rejected (late ack) or acked when it started, no failure stored
+    if name == 't.late':
+        assert channel.rejected == [(message.delivery_tag, False)]
+    else:
+        assert channel.acked == [(message.delivery_tag, False)] and channel.rejected == []
+    assert req.id not in state.requests
+    assert app.backend.get_task_meta(req.id)['status'] == states.PENDING
+
+
+def test_a_pool_error_with_a_valid_body_fails_the_task(app: Any, tasks: Any,
+                                                       make_message: Any, channel: Any,
+                                                       caplog: Any) -> None:
+    req = request_for(app, make_message('t.late'))
+    req.on_accepted(1, 1.0)
+    req.on_failure(einfo_of(TypeError('cannot pickle')))
+    assert f'Task handler raised error: t.late[{req.id}]' in caplog.text
+    assert app.backend.get_task_meta(req.id)['status'] == states.FAILURE
+    assert channel.acked  # acks_on_failure_or_timeout
+
+
+def test_the_context_of_a_body_with_an_odd_embed(app: Any, tasks: Any,
+                                                 make_message: Any) -> None:
+    message = make_message('t.add')
+    message.body = b'[[1, 2], {}, "embed"]'
+    req = request_for(app, message)
+    assert req._context.args == [1, 2]
+    assert req.chord is None and req.errbacks is None
