@@ -4,9 +4,11 @@ A :class:`~celery.worker.WorkController` that sets up logging, prints the
 start-up banner, optionally purges the queues, and installs the signal
 handlers of a worker process:
 
-* ``SIGTERM`` -- warm shutdown (finish running tasks, then exit);
+* ``SIGTERM`` -- warm shutdown (finish running tasks, then exit); a cold
+  one, like ``SIGQUIT``, when the environment has ``REMAP_SIGTERM=SIGQUIT``;
 * ``SIGINT`` -- warm shutdown; a second one: cold shutdown;
-* ``SIGQUIT`` -- cold shutdown (terminate running tasks);
+* ``SIGQUIT`` -- cold shutdown (terminate running tasks), after a soft
+  shutdown when :setting:`worker_soft_shutdown_timeout` is set;
 * ``SIGHUP`` -- restart (re-exec) when not attached to a terminal;
 * ``SIGUSR1`` -- dump the stack of every thread to the log.
 
@@ -282,7 +284,25 @@ def on_SIGINT(worker: Any) -> None:
     install_worker_term_hard_handler(worker, sig='SIGINT')
 
 
-install_worker_term_handler = partial(_shutdown_handler, sig='SIGTERM', how='Warm')
+def install_worker_term_handler(worker: Any, sig: str = 'SIGTERM') -> None:
+    """``SIGTERM``: warm shutdown, or cold when ``REMAP_SIGTERM=SIGQUIT`` is set.
+
+    The environment is read when the handler is installed, so a supervisor
+    that can only send ``SIGTERM`` (docker, Kubernetes) can ask for the cold
+    shutdown, soft first when :setting:`worker_soft_shutdown_timeout` is set.
+    """
+    if sigterm_is_cold():
+        _shutdown_handler(worker, sig=sig, how='Cold', exitcode=EX_FAILURE)
+    else:
+        _shutdown_handler(worker, sig=sig, how='Warm')
+
+
+def sigterm_is_cold() -> bool:
+    """Whether ``REMAP_SIGTERM`` maps ``SIGTERM`` to the cold shutdown of ``SIGQUIT``."""
+    remap = os.environ.get('REMAP_SIGTERM', '').strip().upper()
+    return remap in ('SIGQUIT', 'QUIT')
+
+
 install_worker_term_hard_handler = partial(_shutdown_handler, sig='SIGQUIT', how='Cold',
                                            exitcode=EX_FAILURE)
 install_worker_int_handler = partial(_shutdown_handler, sig='SIGINT', callback=on_SIGINT,

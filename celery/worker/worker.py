@@ -9,8 +9,9 @@ your own program with :class:`WorkController` directly (or
 
 Warm shutdown (:meth:`WorkController.stop`): stop consuming, let the pool
 finish what it has, close the connection (unacked messages go back to the
-broker).  Cold shutdown (:meth:`WorkController.terminate`): kill the pool
-now.
+broker).  Cold shutdown (:meth:`WorkController.terminate`): cancel the
+running tasks (their unacknowledged messages go back to the broker when the
+connection closes) and kill the pool now.
 """
 from __future__ import annotations
 
@@ -292,6 +293,7 @@ class WorkController:
     def _cut_warm_shutdown_short(self) -> None:
         """Finish an interrupted warm shutdown the cold way: kill the pool."""
         logger.warning('Cold shutdown: terminating the running tasks.')
+        self._cancel_unacked_requests()
         if self.pool is not None:
             self.pool.terminate()
         if self.hub is not None:
@@ -299,6 +301,12 @@ class WorkController:
         self.on_stopped()
         self.blueprint.state = TERMINATE
         self.blueprint.shutdown_complete.set()
+
+    def _cancel_unacked_requests(self) -> None:
+        """Cancel the running tasks before the pool kills them (messages go back)."""
+        cancel = getattr(self.consumer, 'cancel_unacked_requests', None)
+        if cancel is not None:
+            cancel()
 
     def terminate(self, in_sighandler: bool = False) -> None:
         """Cold shutdown: kill the running tasks and exit."""

@@ -356,6 +356,46 @@ class Consumer:
     def stop(self) -> None:
         self.blueprint.stop(self)
 
+    def terminate(self) -> None:
+        """Cold shutdown: cancel the tasks the pool is about to kill, then stop.
+
+        The worker's Consumer step is terminated just before the pool, so
+        the running tasks are cancelled while their messages can still be
+        given back (see :meth:`cancel_unacked_requests`).
+        """
+        self.cancel_unacked_requests()
+        self.stop()
+
+    def cancel_unacked_requests(self) -> int:
+        """Kill the running tasks whose message is not settled; return how many.
+
+        A cancelled request is neither acked nor rejected (nor revoked): its
+        late-acked message stays unacknowledged, and closing the channel
+        gives it back to the broker (Redis restores its unacked messages,
+        AMQP requeues them), so another worker runs it.  Tasks that ack
+        early are cancelled too, so the pool does not wait for them as lost.
+        A late-acked task whose message is already acked runs on until the
+        pool is terminated.
+        """
+        cancelled = 0
+        for request in tuple(active_requests):
+            if request.task.acks_late and request.acknowledged:
+                continue
+            try:
+                request.cancel(self.pool)
+            except NotImplementedError:  # solo, threads: no task can be killed alone
+                debug('Pool %r cannot cancel running tasks at shutdown', self.pool)
+                break
+            except Exception as exc:  # a child already gone, a backend down...
+                error('Could not cancel %s[%s] at shutdown: %r',
+                      request.name, request.id, exc, exc_info=True)
+            else:
+                cancelled += 1
+        if cancelled:
+            warn('Cold shutdown: cancelled %s running task(s); unacknowledged '
+                 'messages go back to the broker.', cancelled)
+        return cancelled
+
     def on_ready(self) -> None:
         callback, self.init_callback = self.init_callback, None
         if callback:

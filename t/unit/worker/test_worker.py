@@ -243,3 +243,107 @@ def test_unknown_queue_is_a_clear_error(worker_app: Any) -> None:
 
 
 
+
+
+# -- cold shutdown: running tasks are cancelled before the pool kills them ---------------
+
+class FakeRequest:
+    """A running request as the cold shutdown sees it; ``cancel`` is recorded."""
+
+    def __init__(self, log: list, name: str, acks_late: bool = True,
+                 acknowledged: bool = False, cancel_error: Exception | None = None) -> None:
+        self.log = log
+        self.name = self.id = name
+        self.task = type('Task', (), {'acks_late': acks_late})()
+        self.acknowledged = acknowledged
+        self.cancel_error = cancel_error
+
+    def cancel(self, pool: Any, signal: Any = None) -> None:
+        if self.cancel_error is not None:
+            raise self.cancel_error
+        self.log.append(('cancel', self.name))
+
+
+@pytest.fixture
+def running_requests() -> Iterator[Callable[..., FakeRequest]]:
+    """``make(log, name, ...)`` puts a fake request in ``state.active_requests``."""
+    made: list = []
+
+    def make(log: list, name: str, **kwargs: Any) -> FakeRequest:
+        request = FakeRequest(log, name, **kwargs)
+        made.append(request)
+        state.active_requests.add(request)
+        return request
+
+    yield make
+    for request in made:
+        state.active_requests.discard(request)
+
+
+def test_cold_shutdown_cancels_requests_whose_message_is_not_settled(
+        running_requests: Any, caplog: Any) -> None:
+    from celery.worker.consumer import Consumer
+    log: list = []
+    running_requests(log, 'late-unacked')
+    running_requests(log, 'early', acks_late=False, acknowledged=True)
+    running_requests(log, 'late-acked', acknowledged=True)
+    running_requests(log, 'broken', cancel_error=OSError('child gone'))
+    consumer = type('C', (), {'pool': object()})()
+    assert Consumer.cancel_unacked_requests(consumer) == 2
+    # the late-acked task already acked is left to the pool; the others are cancelled
+    assert sorted(log) == [('cancel', 'early'), ('cancel', 'late-unacked')]
+    assert 'Could not cancel broken[broken] at shutdown' in caplog.text
+    assert 'cancelled 2 running task(s)' in caplog.text
+
+
+def test_cold_shutdown_with_a_pool_that_cannot_cancel(running_requests: Any,
+                                                      caplog: Any) -> None:
+    from celery.worker.consumer import Consumer
+    log: list = []
+    running_requests(log, 'a', cancel_error=NotImplementedError())
+    running_requests(log, 'b', cancel_error=NotImplementedError())
+    consumer = type('C', (), {'pool': object()})()
+    assert Consumer.cancel_unacked_requests(consumer) == 0
+    assert 'Could not cancel' not in caplog.text
+
+
+def _recording_pool(log: list) -> type:
+    from celery.concurrency.solo import TaskPool
+
+    class RecordingPool(TaskPool):
+        def on_terminate(self) -> None:
+            log.append(('pool', 'terminate'))
+            super().on_terminate()
+
+    return RecordingPool
+
+
+def test_cold_shutdown_cancels_running_tasks_before_terminating_the_pool(
+        worker_app: Any, start: Any, running_requests: Any) -> None:
+    log: list = []
+    running = start(pool_cls=_recording_pool(log))
+    running_requests(log, 'late-unacked')
+    running.stop('should_terminate')
+    assert log == [('cancel', 'late-unacked'), ('pool', 'terminate')]
+
+
+def test_warm_shutdown_cut_short_cancels_before_terminating_the_pool(
+        worker_app: Any, running_requests: Any) -> None:
+    from celery.worker.consumer import Consumer
+    log: list = []
+    running_requests(log, 'late-unacked')
+
+    class Pool:
+        def terminate(self) -> None:
+            log.append(('pool', 'terminate'))
+
+    worker = WorkController.__new__(WorkController)
+    worker.blueprint = type('Blueprint', (), {'shutdown_complete': threading.Event()})()
+    worker.pool = Pool()
+    worker.consumer = type('C', (), {'pool': worker.pool, 'shutdown': lambda self: None,
+                                     'cancel_unacked_requests':
+                                     Consumer.cancel_unacked_requests})()
+    worker.hub = worker.timer = worker.pidlock = None
+    worker._cut_warm_shutdown_short()
+    assert log == [('cancel', 'late-unacked'), ('pool', 'terminate')]
+    assert worker.blueprint.shutdown_complete.is_set()
