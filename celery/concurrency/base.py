@@ -8,23 +8,173 @@ result, ``error_callback(exc_info)`` when the pool itself failed the job and
 
 Callbacks always run in the thread of the worker's event loop: a pool whose
 jobs finish elsewhere hands them over with :meth:`BasePool.post`.
+
+A process forked from the worker (a prefork child) must not keep the
+worker's broker sockets: :func:`keep_from_children` names the connections
+of this process, and right after every fork the child closes its copies of
+their sockets (:func:`drop_inherited_connections`), without a word to the
+broker.  Otherwise children orphaned by a killed worker keep its connection
+up, and the broker holds on to the worker's unacked messages.
 """
 from __future__ import annotations
 
 import os
+import socket
 import time
+import weakref
+from contextlib import suppress
 from threading import get_ident
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from billiard.einfo import ExceptionInfo
 from billiard.exceptions import WorkerLostError
+from kombu import Connection
 
 from celery.exceptions import WorkerShutdown, WorkerTerminate, reraise
 from celery.utils.log import get_logger
 
-__all__ = ('BasePool', 'apply_target')
+__all__ = ('BasePool', 'apply_target', 'keep_from_children',
+           'keep_app_connections_from_children', 'drop_inherited_connections')
 
 logger = get_logger('celery.pool')
+
+#: What forked children must let go of: broker connections of this process
+#: (:class:`kombu.Connection`), pools and pool groups of them; by ``id``.
+_parent_connections: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def keep_from_children(*held: Any) -> None:
+    """Have processes forked from now on drop their copies of these connections' sockets.
+
+    Each of ``held`` is a :class:`kombu.Connection`, a pool of them (such
+    as ``app.pool``) or a group of pools (such as ``kombu.pools.connections``):
+    of a pool, the connections it holds at the fork.
+    """
+    for item in held:
+        if item is not None:
+            _parent_connections[id(item)] = item
+
+
+def keep_app_connections_from_children(app: Any) -> None:
+    """Forked children drop the connections ``app`` publishes with (its pools)."""
+    from kombu import pools  # what app.amqp.producer_pool takes its connections from
+    keep_from_children(app.pool, pools.connections)
+
+
+def _connections_in(held: Any) -> list:
+    """The connections of a connection, a kombu connection pool or a group of pools."""
+    if isinstance(held, Connection):
+        return [held]
+    if isinstance(held, dict):  # kombu.pools.PoolGroup
+        return [conn for pool in list(held.values()) for conn in _connections_in(pool)]
+    queue = getattr(getattr(held, '_resource', None), 'queue', None)
+    if queue is None:
+        return []
+    return [conn for conn in [*getattr(held, '_dirty', ()), *queue]
+            if isinstance(conn, Connection)]
+
+
+def drop_inherited_connections() -> int:
+    """In a forked child: let go of the parent's broker connections; return the sockets closed.
+
+    Each socket is closed through its socket object, never shut down, so
+    nothing reaches the broker and the parent's connection stays up (the
+    parent still holds the socket).  A closed socket object fails every
+    later call (``EBADF``) instead of using a descriptor number that may
+    have been reused.  The connection objects are told they are
+    disconnected, so a child that did use one would connect again.
+    """
+    held = list(_parent_connections.values())
+    _parent_connections.clear()  # the child's own connections are its business
+    closed = 0
+    for connection in _all_connections_in(held):
+        try:
+            closed += _drop_connection(connection)
+        except Exception as exc:  # noqa: BLE001 - must never break a new child
+            logger.debug('could not drop inherited connection %r: %r', connection, exc)
+    return closed
+
+
+def _all_connections_in(held: list) -> list:
+    """The distinct connections of every item kept from children."""
+    found: dict[int, Any] = {}
+    for item in held:
+        try:
+            found.update((id(conn), conn) for conn in _connections_in(item))
+        except Exception as exc:  # noqa: BLE001 - not a pool after all
+            logger.debug('could not list connections of %r: %r', item, exc)
+    return list(found.values())
+
+
+def _drop_connection(connection: Any) -> int:
+    """Close the sockets of one :class:`kombu.Connection`, then make it forget them."""
+    raw = connection.__dict__.get('_connection')
+    closed = 0
+    if raw is not None:
+        amqp_transport = getattr(raw, '_transport', None)  # py-amqp
+        if amqp_transport is not None:
+            closed += _drop_amqp_transport(amqp_transport)
+        for channel in list(getattr(raw, 'channels', None) or ()):  # virtual transports
+            for client in _redis_connections_of(channel):
+                closed += _drop_redis_connection(client)
+        poller = getattr(raw, 'cycle', None)  # the redis transport's own poller
+        for sock in list(getattr(poller, '_chan_to_sock', {}).values()):
+            closed += _close_socket(sock)
+    transport = connection.__dict__.get('_transport')
+    if transport is not None:
+        transport.client = None
+    connection._connection = connection._default_channel = connection._transport = None
+    with suppress(AttributeError):
+        connection.declared_entities.clear()
+    return closed
+
+
+def _drop_amqp_transport(transport: Any) -> int:
+    """Forget the socket of a py-amqp transport (whose ``close`` would shut it down)."""
+    sock = getattr(transport, 'sock', None)
+    transport.sock = None
+    transport.connected = False
+    return _close_socket(sock)
+
+
+def _redis_connections_of(channel: Any) -> Iterator[Any]:
+    """The redis-py connections a kombu redis channel holds (pools, clients, poll state)."""
+    state = getattr(channel, '__dict__', {})
+    for name in ('_pool', '_async_pool'):
+        pool = state.get(name)
+        if pool is not None:
+            yield from list(getattr(pool, '_available_connections', ()))
+            yield from list(getattr(pool, '_in_use_connections', ()))
+    for name in ('client', 'subclient'):  # cached properties
+        holder = state.get(name)
+        if holder is not None:
+            yield getattr(holder, 'connection', None)
+    for name in ('_in_poll', '_in_listen'):
+        yield state.get(name)
+
+
+def _drop_redis_connection(client: Any) -> int:
+    """Forget the socket of a redis-py connection (redis-py sends nothing on close)."""
+    sock = getattr(client, '_sock', None)
+    if not isinstance(sock, socket.socket):
+        return 0
+    client._sock = None
+    with suppress(Exception):
+        client._parser.on_disconnect()
+    return _close_socket(sock)
+
+
+def _close_socket(sock: Any) -> int:
+    """Close this process's descriptor of ``sock``: no shutdown, no goodbye."""
+    if not isinstance(sock, socket.socket) or sock.fileno() < 0:
+        return 0
+    with suppress(OSError):
+        sock.close()
+    return 1
+
+
+if hasattr(os, 'register_at_fork'):  # pragma: no branch
+    os.register_at_fork(after_in_child=drop_inherited_connections)
 
 
 def apply_target(target: Callable, args: tuple = (), kwargs: dict | None = None,

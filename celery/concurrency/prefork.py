@@ -33,7 +33,8 @@ from billiard.pool import Pool as _BilliardPool
 from billiard.pool import ResultHandler
 
 from celery import platforms, signals
-from celery.concurrency.base import BasePool
+from celery.concurrency.base import (BasePool, drop_inherited_connections,
+                                     keep_app_connections_from_children)
 from celery.utils.log import get_logger
 
 __all__ = ('TaskPool', 'process_initializer', 'process_destructor',
@@ -63,8 +64,11 @@ _PIPE_SLACK = 8192
 def process_initializer(app: Any, hostname: str) -> None:
     """Prepare a new pool child to run the tasks of ``app``.
 
-    Runs in the child, right after the fork.
+    Runs in the child, right after the fork.  The parent's broker sockets
+    are already closed by then (an at-fork hook); closing them again here
+    covers children started without that hook.
     """
+    drop_inherited_connections()
     from celery._state import _set_task_join_will_block, set_default_app
     from celery.app import trace
     from celery.worker import state as worker_state
@@ -279,10 +283,12 @@ class _FileLock:
         except OSError:
             pass
 
-    def __del__(self) -> None:
-        if self._pid == os.getpid() and self._fd >= 0:
+    def __del__(self, _getpid: Callable[[], int] = os.getpid,
+                _close: Callable[[int], None] = os.close) -> None:
+        # bound at definition: at interpreter exit the module globals may be gone
+        if self._pid == _getpid() and self._fd >= 0:
             try:
-                os.close(self._fd)
+                _close(self._fd)
             except OSError:
                 pass
             self._fd = -1
@@ -474,6 +480,8 @@ class TaskPool(BasePool):
 
     def on_start(self) -> None:
         forking_enable(self.forking_enable)
+        if self.app is not None:  # children must not keep its pooled broker sockets
+            keep_app_connections_from_children(self.app)
         _shrink_before_fork()
         options = dict(self.options)
         options.pop('threads', None)

@@ -23,6 +23,7 @@ from amqp.exceptions import RecoverableConnectionError
 from kombu.common import ignore_errors
 
 from celery import bootsteps
+from celery.concurrency.base import keep_app_connections_from_children, keep_from_children
 from celery.exceptions import WorkerLostError, WorkerTerminate
 from celery.utils.log import get_logger
 from celery.worker import state
@@ -153,7 +154,11 @@ def _ssl_has_data(sock: Any) -> bool:
 
 
 def register_connection(conn: Any, hub: Any, wakeup: Wakeup | None = None) -> None:
-    """Make the hub read ``conn`` (a :class:`kombu.Connection`) when it has data."""
+    """Make the hub read ``conn`` (a :class:`kombu.Connection`) when it has data.
+
+    Pool children forked from now on close their copies of its sockets.
+    """
+    keep_from_children(conn)
     transport = conn.transport
     if not transport.implements.asynchronous:
         return  # polled by asynloop
@@ -165,6 +170,15 @@ def register_connection(conn: Any, hub: Any, wakeup: Wakeup | None = None) -> No
         conn._celery_reader = reader  # asynloop reads once at start (buffered frames)
     else:
         transport.register_with_event_loop(conn.connection, hub)
+
+
+def _keep_connections_from_children(obj: Any, connection: Any) -> None:
+    """Pool children forked from now on close the consumer's broker sockets."""
+    dispatcher = getattr(obj, 'event_dispatcher', None)
+    keep_from_children(connection, getattr(dispatcher, 'connection', None))
+    app = getattr(obj, 'app', None)
+    if app is not None:  # its pools: replies, broadcasts, ...
+        keep_app_connections_from_children(app)
 
 
 def _enable_amqheartbeats(timer: Any, connection: Any, rate: float = 2.0) -> list:
@@ -257,6 +271,7 @@ def asynloop(obj: Any, connection: Any, consumer: Any, blueprint: Any, hub: Any,
     RUN = bootsteps.RUN
     update_qos = qos.update
     errors = connection.connection_errors
+    _keep_connections_from_children(obj, connection)
     consumer.on_message = obj.create_task_handler()
     heartbeat_error = _enable_amqheartbeats(hub.timer, connection, rate=hbrate)
     wakeup = obj.wakeup
@@ -318,6 +333,7 @@ def synloop(obj: Any, connection: Any, consumer: Any, blueprint: Any, hub: Any,
     consumer.on_message = obj.create_task_handler()
     perform_pending_operations = obj.perform_pending_operations
     process_results = getattr(obj.pool, 'process_results', None)
+    _keep_connections_from_children(obj, connection)
     consumer.consume()
     obj.on_ready()
     while blueprint.state == RUN and obj.connection:

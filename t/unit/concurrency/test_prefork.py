@@ -1,14 +1,22 @@
 """The prefork pool driven by a real event loop: results, time limits, children."""
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import time
+from types import SimpleNamespace
 from typing import Any, Callable, Iterator
 
+import amqp
 import pytest
+import redis
+from amqp.transport import TCPTransport
+from kombu import Connection
 from kombu.asynchronous import Hub
 
+from celery.concurrency.base import keep_from_children
 from celery.concurrency.prefork import TaskPool
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded, Terminated
 
@@ -298,3 +306,170 @@ def test_terminated_pool_removes_its_lock_files(make_pool: Any, hub: Hub) -> Non
     paths = [inner._inqueue._rlock.path, inner._outqueue._wlock.path]
     pool.terminate()
     assert not any(os.path.exists(p) for p in paths)
+
+
+# -- the parent's broker sockets in forked children ------------------------------------
+
+def _served_socket() -> tuple[socket.socket, socket.socket]:
+    """A connected TCP socket (the 'worker' side) and the 'broker' side of it."""
+    with socket.create_server(('127.0.0.1', 0)) as server:
+        client = socket.create_connection(server.getsockname())
+        peer, _ = server.accept()
+    return client, peer
+
+
+@pytest.fixture
+def broker_socket() -> Iterator[tuple[socket.socket, socket.socket]]:
+    client, peer = _served_socket()
+    yield client, peer
+    client.close()
+    peer.close()
+
+
+def in_child(fun: Callable[[], Any]) -> Any:
+    """Fork, run ``fun`` in the child (its fork hooks have run) and return its JSON result."""
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        try:
+            os.write(writer, json.dumps(fun()).encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader, 'rb') as fh:
+        data = fh.read()
+    os.waitpid(pid, 0)
+    assert data, 'the child reported nothing'
+    return json.loads(data)
+
+
+def _amqp_connection(sock: socket.socket) -> Connection:
+    """A kombu connection whose py-amqp connection is connected through ``sock``."""
+    raw = amqp.Connection(host='127.0.0.1:5672')
+    raw._transport = TCPTransport('127.0.0.1:5672')
+    raw._transport.sock, raw._transport.connected = sock, True
+    conn = Connection('amqp://127.0.0.1:5672//')
+    conn._connection = raw
+    return conn
+
+
+def _redis_connection(sock: socket.socket) -> tuple[Connection, Any]:
+    """A kombu connection of the redis transport with one redis-py connection on ``sock``."""
+    client = redis.Connection()
+    client._sock = sock
+    pool = SimpleNamespace(_available_connections=[client], _in_use_connections=set())
+    transport = SimpleNamespace(channels=[SimpleNamespace(_pool=pool, _in_poll=client)],
+                                cycle=SimpleNamespace(_chan_to_sock={'BRPOP': sock}))
+    conn = Connection('redis://127.0.0.1:6379/0')
+    conn._connection = transport
+    return conn, client
+
+
+def _still_connected(client: socket.socket, peer: socket.socket) -> bool:
+    """True if the peer got nothing (no goodbye, no FIN) and the link still works both ways."""
+    peer.setblocking(False)
+    try:
+        peer.recv(1)
+    except BlockingIOError:
+        pass  # nothing waiting: as it should be
+    else:
+        return False
+    peer.setblocking(True)
+    client.sendall(b'ping')
+    peer.sendall(b'pong')
+    return peer.recv(4) == b'ping' and client.recv(4) == b'pong'
+
+
+def test_a_forked_child_drops_the_parents_amqp_socket_without_a_word(
+        broker_socket: tuple[socket.socket, socket.socket]) -> None:
+    # Given a broker connection the worker keeps from its children
+    sock, peer = broker_socket
+    conn = _amqp_connection(sock)
+    raw, fd = conn._connection, sock.fileno()
+    keep_from_children(conn)
+
+    # When a child is forked, and then tidies up as kombu does after a fork
+    def child() -> dict:
+        closed = sock.fileno() == -1
+        try:
+            os.fstat(fd)
+            fd_open = True
+        except OSError:
+            fd_open = False
+        forgot = raw._transport.sock is None and not raw.connected and not conn.connected
+        raw.collect()  # py-amqp would shut the socket down, had it kept it
+        return {'closed': closed, 'fd_open': fd_open, 'forgot': forgot}
+
+    got = in_child(child)
+    # Then the child closed its copy of the socket and the objects know it
+    assert got == {'closed': True, 'fd_open': False, 'forgot': True}
+    # and the parent's connection is untouched: the broker heard nothing
+    assert conn._connection is raw and raw.connected
+    assert _still_connected(sock, peer)
+
+
+def test_a_forked_child_drops_the_parents_redis_sockets_without_a_word(
+        broker_socket: tuple[socket.socket, socket.socket]) -> None:
+    # Given a redis transport connection kept from children
+    sock, peer = broker_socket
+    conn, client = _redis_connection(sock)
+    keep_from_children(conn)
+
+    # When a child is forked and then disconnects as redis-py does
+    def child() -> dict:
+        dropped = sock.fileno() == -1 and not client.is_connected
+        client.disconnect()
+        return {'dropped': dropped, 'forgot': conn._connection is None}
+
+    got = in_child(child)
+    # Then the child let go, and the parent's link is as it was (no QUIT)
+    assert got == {'dropped': True, 'forgot': True}
+    assert client._sock is sock
+    assert _still_connected(sock, peer)
+
+
+def test_a_forked_child_drops_the_connections_of_a_kept_pool(
+        broker_socket: tuple[socket.socket, socket.socket]) -> None:
+    # Given a kombu connection pool holding a connected connection
+    sock, peer = broker_socket
+    pool = Connection('amqp://127.0.0.1:5672//').Pool(limit=1)
+    pooled = pool.acquire()
+    raw = _amqp_connection(sock)._connection
+    pooled._connection = raw
+    pooled.release()
+    keep_from_children(pool)
+
+    # When a child is forked and runs kombu's own after-fork clean-up of the pool
+    def child() -> dict:
+        dropped = sock.fileno() == -1 and pooled._connection is None
+        pool.force_close_all()
+        return {'dropped': dropped}
+
+    # Then the child let go of the pooled socket without shutting it down
+    assert in_child(child) == {'dropped': True}
+    assert _still_connected(sock, peer)
+
+
+def _holds_socket(fd: int, inode: int) -> bool:
+    try:
+        return os.fstat(fd).st_ino == inode
+    except OSError:
+        return False
+
+
+def test_pool_children_do_not_hold_a_kept_connection(
+        make_pool: Any, hub: Hub, broker_socket: tuple[socket.socket, socket.socket]) -> None:
+    # Given the worker's broker connection, kept from children
+    sock, peer = broker_socket
+    conn = _amqp_connection(sock)  # kept weakly: alive as long as the worker holds it
+    keep_from_children(conn)
+    fd, inode = sock.fileno(), os.fstat(sock.fileno()).st_ino
+    # When the pool forks its children
+    pool = make_pool(2)
+    got = []
+    for _ in range(4):
+        pool.apply_async(_holds_socket, (fd, inode), callback=got.append)
+    # Then they do not hold the socket, and still run jobs over their pipes
+    run_until(hub, lambda: len(got) == 4)
+    assert got == [False] * 4
+    assert _still_connected(sock, peer)
