@@ -651,6 +651,8 @@ class Figures:
     lost: int = 0
     elapsed: float = 0.0
     extra: dict = field(default_factory=dict)
+    #: Task ids kombu's Redis transport popped but never recorded as unacked.
+    vanished: set = field(default_factory=set)
     _start: float = field(default_factory=time.monotonic, repr=False)
 
     def take(self, tally: dict) -> Figures:

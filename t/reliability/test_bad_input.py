@@ -32,8 +32,8 @@ from kombu import Connection, Producer
 
 from t.reliability._helpers import Figures, Ledger, WorkerProcess, wait_for
 
-#: Batches Hypothesis draws, and messages per batch: ~2,400 messages in all.
-FUZZ_BATCHES = 80
+#: Batches Hypothesis draws, and messages per batch: ~1,500 messages in all.
+FUZZ_BATCHES = 50
 BATCH_SIZE = (20, 40)
 #: Keeps a message's headers within one AMQP frame (frame_max is 128 KiB).
 HUGE_ARGSREPR = (20_000, 100_000)
