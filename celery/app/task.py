@@ -74,7 +74,6 @@ class Context:
     expires = None
     group = None
     group_index = None
-    headers = None
     hostname = None
     id = None
     ignore_result = False
@@ -98,14 +97,23 @@ class Context:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.update(*args, **kwargs)
-        if self.headers is None:
-            self.headers = self._custom_headers()
 
-    def _custom_headers(self) -> dict | None:
-        """The message headers that are not Celery's own, as Celery 5 collects them."""
+    @property
+    def headers(self) -> dict | None:
+        """The caller's own message headers: those that are not Celery's.
+
+        Collected when asked for (rarely), not for every task run.
+        """
+        given = self.__dict__.get('headers')
+        if given is not None:
+            return given
         custom = {key: value for key, value in self.__dict__.items()
                   if key not in _OWN_HEADERS}
         return custom or None
+
+    @headers.setter
+    def headers(self, value: dict | None) -> None:
+        self.__dict__['headers'] = value
 
     def update(self, *args: Any, **kwargs: Any) -> None:
         return self.__dict__.update(*args, **kwargs)

@@ -504,6 +504,20 @@ def _decode_body(body: Any, content_type: str | None, content_encoding: str | No
     return args, kwargs, embed
 
 
+#: What decoding a body raises when it is not a task message body.
+_BODY_ERRORS = (ContentDisallowed, DecodeError, TypeError, ValueError)
+
+
+def _load_request(request: dict, body: Any, content_type: str | None,
+                  content_encoding: str | None, accept: Any, **fields: Any) -> tuple:
+    """Decode ``body`` into ``request`` (args, kwargs, its embedded links, ``fields``)."""
+    args, kwargs, embed = _decode_body(body, content_type, content_encoding, accept)
+    request.update(args=args, kwargs=kwargs, is_eager=False, **fields)
+    if embed:
+        request.update(embed)
+    return args, kwargs
+
+
 def _invalid_body(exc: BaseException) -> tuple:
     """What the pool returns for a body that cannot be decoded here."""
     try:
@@ -525,13 +539,10 @@ def fast_trace_task(task: str, uuid: str, request: dict, body: Any,
     """
     tasks, accept, hostname = _loc or _localized
     try:
-        args, kwargs, embed = _decode_body(body, content_type, content_encoding, accept)
-    except (ContentDisallowed, DecodeError, TypeError, ValueError) as exc:
+        args, kwargs = _load_request(request, body, content_type, content_encoding, accept,
+                                     hostname=hostname)
+    except _BODY_ERRORS as exc:
         return _invalid_body(exc)
-    request.update({'args': args, 'kwargs': kwargs, 'hostname': hostname,
-                    'is_eager': False})
-    if embed:
-        request.update(embed)
     task_obj = tasks[task]
     tracer = task_obj.__trace__
     if tracer is None:  # a task registered after the pool started
@@ -548,13 +559,10 @@ def trace_task_ret(name: str, uuid: str, request: dict, body: Any,
     app = app or get_current_app()
     accept = prepare_accept_content(app.conf.accept_content)
     try:
-        args, kwargs, embed = _decode_body(body, content_type, content_encoding, accept)
-    except (ContentDisallowed, DecodeError, TypeError, ValueError) as exc:
+        args, kwargs = _load_request(request, body, content_type, content_encoding, accept,
+                                     hostname=gethostname(), **extra_request)
+    except _BODY_ERRORS as exc:
         return _invalid_body(exc)
-    request.update({'args': args, 'kwargs': kwargs, 'hostname': gethostname(),
-                    'is_eager': False}, **extra_request)
-    if embed:
-        request.update(embed)
     R, I, T, Rstr = trace_task(app.tasks[name], uuid, args, kwargs, request, app=app)
     return (1, R, T) if I else (0, Rstr, T)
 

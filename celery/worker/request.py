@@ -71,8 +71,6 @@ _HEADER_TYPES = (
 )
 _STR = (str, _NONE)
 _INT = (int, _NONE)
-#: What the pool raises when a body's parts have the wrong types.
-_BODY_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError)
 
 
 def _bad_header(task_id: str, field: str, value: Any, wanted: str) -> InvalidTaskError:
@@ -407,23 +405,6 @@ class Request:
             return {}
         return embed if isinstance(embed, dict) else {}
 
-    def _body_problem(self) -> str | None:
-        """What is wrong with the body, if it is not ``(args, kwargs, embed)``.
-
-        Only asked when the pool could not even start the task.
-        """
-        try:
-            payload = self._payload
-        except Exception as exc:
-            return f'cannot decode the body: {exc!r}'
-        if isinstance(payload, (list, tuple)) and len(payload) == 3:
-            args, kwargs, embed = payload
-            if (isinstance(args, (list, tuple)) and isinstance(kwargs, dict)
-                    and (embed is None or isinstance(embed, dict))):
-                return None
-        return ('the body is not an (args: list, kwargs: dict, embed: dict) triple: '
-                f'{safe_repr(payload)[:200]}')
-
     @property
     def chord(self) -> Any:
         return self._embed().get('chord')
@@ -676,11 +657,6 @@ class Request:
         if isinstance(exc, InvalidTaskError) and exc_info.internal and return_ok:
             # the pool process could not decode the body
             return self._on_invalid_body(exc)
-        if not return_ok and isinstance(exc, _BODY_ERRORS):
-            # the pool could not start the task: a malformed body?
-            problem = self._body_problem()
-            if problem is not None:
-                return self._on_invalid_body(f'{problem} ({exc!r})')
 
         requeue = False
         is_worker_lost = isinstance(exc, WorkerLostError)

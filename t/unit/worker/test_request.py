@@ -360,20 +360,22 @@ def test_invalid_eta_and_expires_name_the_task(app: Any, tasks: Any,
 @pytest.mark.parametrize('body', [b'[[1], {}, "embed"]', b'[[1], {}, 7]', b'[[1], [], {}]',
                                   b'[5, {}, {}]'])
 @pytest.mark.parametrize('name', ['t.late', 't.add'])
-def test_a_body_the_pool_could_not_start_is_an_invalid_message(
+def test_a_body_that_is_not_a_triple_is_an_invalid_message(
         app: Any, tasks: Any, make_message: Any, channel: Any, caplog: Any,
         body: bytes, name: str) -> None:
-    # Given a task whose body is not (args, kwargs, embed), started by the pool
+    # Given a task whose body is not (args, kwargs, embed), run by the pool's function
     message = make_message(name)
     message.body = body
     req = request_for(app, message)
     req.execute_using_pool(FakePool())
     req.on_accepted(1, 1.0)
-    # When the pool reports that the job raised before the task could run
-    req.on_failure(einfo_of(ValueError('dictionary update sequence element #0')))
+    result = trace_task_ret(name, req.id, dict(message.headers), body, 'application/json',
+                            'utf-8', app=app)
+    # When the pool reports what it returned
+    req.on_success(result)
     # Then it is logged as an invalid message, with its id and what is wrong with it
     assert f'Received invalid task message {name}[{req.id}]' in caplog.text
-    assert 'the body is not an (args: list, kwargs: dict, embed: dict) triple' in caplog.text
+    assert 'the body is not (args: list, kwargs: dict, embed: dict | None)' in caplog.text
     # and dropped: rejected (late ack) or acked when it started, no failure stored
     if name == 't.late':
         assert channel.rejected == [(message.delivery_tag, False)]
