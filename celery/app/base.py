@@ -706,21 +706,22 @@ class Celery:
                     transport_options: dict | None = None, heartbeat: float | None = None,
                     login_method: str | None = None, failover_strategy: Any = None,
                     **kwargs: Any) -> Any:
-        from kombu import Connection
+        from celery.transports import connection_class
         conf = self.conf
-        return Connection(
+        transport = transport or conf.broker_transport
+        options = dict(conf.broker_transport_options or {}, **(transport_options or {}))
+        return connection_class(url, transport, options)(
             url,
             userid or conf.get('broker_user'),
             password or conf.get('broker_password'),
             virtual_host or conf.get('broker_vhost'),
             port or conf.get('broker_port'),
-            transport=transport or conf.broker_transport,
+            transport=transport,
             ssl=self.either('broker_use_ssl', ssl),
             heartbeat=heartbeat,
             login_method=login_method or conf.broker_login_method,
             failover_strategy=failover_strategy or conf.broker_failover_strategy,
-            transport_options=dict(conf.broker_transport_options or {},
-                                   **(transport_options or {})),
+            transport_options=options,
             connect_timeout=self.either('broker_connection_timeout', connect_timeout),
         )
 

@@ -438,7 +438,8 @@ class RedisServer:
         """What the server did with each task message of ``queue``, replayed from its AOF.
 
         Tells apart a message never pushed, one still queued, and one popped
-        (by a consumer's BRPOP) with or without a later ``unacked`` entry.
+        by a consumer with or without an ``unacked`` entry (the worker's fetch
+        script writes both in one step, replicated as MULTI/EXEC).
         """
         wanted = set(task_ids)
         key = queue.encode()
@@ -651,8 +652,6 @@ class Figures:
     lost: int = 0
     elapsed: float = 0.0
     extra: dict = field(default_factory=dict)
-    #: Task ids kombu's Redis transport popped but never recorded as unacked.
-    vanished: set = field(default_factory=set)
     _start: float = field(default_factory=time.monotonic, repr=False)
 
     def take(self, tally: dict) -> Figures:

@@ -7,6 +7,11 @@ late-ack tasks) visible to no one else: a Redis message not acked within
 sweeps first, so a live worker re-stamps the delivery time of its unacked
 messages every quarter of the timeout.  A worker that dies stops doing so,
 and its messages come back after the timeout as before.
+
+With our Redis transport (:mod:`celery.transports.redis`) the channel
+collects acks itself and sends them once per loop tick, so no ack batcher
+sits in front of it; when the step stops, what it collected goes out and
+later acks are sent at once.
 """
 from __future__ import annotations
 
@@ -40,10 +45,9 @@ class Tasks(bootsteps.StartStopStep):
         # the first basic.qos goes out now, before consuming starts
         c.connection.default_channel.basic_qos(0, c.initial_prefetch_count, qos_global)
         c.task_consumer = c.app.amqp.TaskConsumer(c.connection, on_decode_error=c.on_decode_error)
-        c.acker = acks.for_channel(c.task_consumer.channel,
-                                   c.connection.transport.driver_type,
-                                   c.connection_errors,
-                                   threshold=max(1, c.initial_prefetch_count // 2))
+        c.acker = None if batches_acks(c.task_consumer.channel) else acks.for_channel(
+            c.task_consumer.channel, c.connection.transport.driver_type,
+            c.connection_errors, threshold=max(1, c.initial_prefetch_count // 2))
         c.update_strategies()
 
         def set_prefetch_count(prefetch_count: int) -> Any:
@@ -74,6 +78,8 @@ class Tasks(bootsteps.StartStopStep):
         self._cancel_refresh()
         if c.acker is not None:
             c.acker.stop_batching()
+        if c.task_consumer is not None:
+            stop_transport_ack_batching(c.task_consumer.channel)
         if c.task_consumer:
             logger.debug('Canceling task consumer...')
             ignore_errors(c, c.task_consumer.cancel)
@@ -87,6 +93,28 @@ class Tasks(bootsteps.StartStopStep):
 
     def info(self, c: Any) -> dict:
         return {'prefetch_count': c.qos.value if c.qos else 'N/A'}
+
+
+def batches_acks(channel: Any) -> bool:
+    """True if the channel's QoS collects acks itself (``celery.transports.redis``)."""
+    return getattr(getattr(channel, 'qos', None), 'batches_acks', False) is True
+
+
+def stop_transport_ack_batching(channel: Any) -> None:
+    """Send the acks the transport collected; from now on it sends them at once.
+
+    The event loop that flushed them every tick has ended (shutdown, or a
+    restart on a new connection).
+    """
+    if not batches_acks(channel):
+        return
+    cycle = getattr(channel.connection, 'cycle', None)
+    if cycle is not None:
+        cycle.batch_acks = False
+    try:
+        channel.qos.flush_acks()
+    except Exception as exc:  # the broker is gone: they come back after its timeout
+        logger.warning('Could not send collected acks: %r', exc)
 
 
 #: Fraction of the visibility timeout between two refreshes, and the least interval (s).
