@@ -17,7 +17,6 @@ from __future__ import annotations
 import array
 import gc
 import os
-import tempfile
 import threading
 from collections import Counter
 from functools import partial
@@ -28,17 +27,21 @@ from typing import Any, Callable
 from billiard import forking_enable
 from billiard.process import active_children
 from billiard.pool import CLOSE, RUN, TASK, ApplyResult, job_counter
-from billiard.reduction import ForkingPickler
 from billiard.pool import Pool as _BilliardPool
 from billiard.pool import ResultHandler
 
 from celery import platforms, signals
+from celery.concurrency._pipes import (HEADER, INCOMPLETE, FileLock, ResultReader,
+                                       dump_message, read_message, remove_lock_files,
+                                       write_message)
 from celery.concurrency.base import (BasePool, drop_inherited_connections,
                                      keep_app_connections_from_children)
 from celery.utils.log import get_logger
 
 __all__ = ('TaskPool', 'process_initializer', 'process_destructor',
            'WORKER_SIGRESET', 'WORKER_SIGIGNORE')
+
+_FileLock = FileLock  # the name the tests and older code use
 
 logger = get_logger(__name__)
 
@@ -204,101 +207,12 @@ class _Pickled:
         self.data = data
 
 
+
 class _LoopResultHandler(ResultHandler):
     """Billiard's result handler, driven by the worker loop instead of a thread."""
 
     def start(self, *args: Any, **kwargs: Any) -> None:
         """Do not start a thread; :meth:`Pool.process_results` does the work."""
-
-
-class _FileLock:
-    """A lock shared by the pool's processes that dies with its holder.
-
-    Billiard guards the children's side of the pipes with semaphores: a
-    child killed (``SIGKILL``) while it holds one - an idle child holds the
-    job pipe's read lock while it waits - keeps it taken for good, and no
-    child gets a job again.  This lock is an ``flock`` on a small file that
-    every process opens itself (after the fork), and the kernel drops an
-    ``flock`` when the last descriptor of its holder goes away.  A thread
-    lock on top keeps the threads of one process apart (``flock`` does not).
-    """
-
-    def __init__(self) -> None:
-        fd, self.path = tempfile.mkstemp(prefix='celery-pool-', suffix='.lock')
-        self._fd, self._pid, self._mutex = fd, os.getpid(), threading.Lock()
-
-    def __getstate__(self) -> str:  # for children started without fork
-        return self.path
-
-    def __setstate__(self, path: str) -> None:
-        self.path, self._fd, self._pid, self._mutex = path, -1, None, None
-
-    def _local(self) -> int:
-        """The descriptor of this process (opened on first use after a fork)."""
-        if self._pid != os.getpid():
-            # the inherited descriptor is the parent's: one lock for both
-            self._fd = os.open(self.path, os.O_RDWR)
-            self._mutex = threading.Lock()  # may have been copied taken
-            self._pid = os.getpid()
-        return self._fd
-
-    def acquire(self, block: bool = True, timeout: float | None = None) -> bool:
-        fd = self._local()
-        mutex = self._mutex
-        if not mutex.acquire(block, -1 if timeout is None or not block else timeout):
-            return False
-        try:
-            if block and timeout is None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                return True
-            deadline = monotonic() + (timeout or 0.0)
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    return True
-                except BlockingIOError:
-                    if not block or monotonic() >= deadline:
-                        mutex.release()
-                        return False
-                sleep(0.01)
-        except BaseException:
-            mutex.release()
-            raise
-
-    def release(self) -> None:
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-        finally:
-            self._mutex.release()
-
-    __enter__ = acquire
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.release()
-
-    def remove(self) -> None:
-        """Delete the file (no process may start using the lock after this)."""
-        try:
-            os.unlink(self.path)
-        except OSError:
-            pass
-
-    def __del__(self, _getpid: Callable[[], int] = os.getpid,
-                _close: Callable[[int], None] = os.close) -> None:
-        # bound at definition: at interpreter exit the module globals may be gone
-        if self._pid == _getpid() and self._fd >= 0:
-            try:
-                _close(self._fd)
-            except OSError:
-                pass
-            self._fd = -1
-
-
-def _remove_lock_files(*queues: Any) -> None:
-    for queue in queues:
-        for lock in (getattr(queue, '_rlock', None), getattr(queue, '_wlock', None)):
-            if isinstance(lock, _FileLock):
-                lock.remove()
 
 
 class Pool(_BilliardPool):
@@ -317,14 +231,23 @@ class Pool(_BilliardPool):
     def _setup_queues(self) -> None:
         super()._setup_queues()
         if fcntl is not None:
-            # the locks the children take: see _FileLock
-            self._inqueue._rlock = _FileLock()
-            self._outqueue._wlock = _FileLock()
+            # the locks the children take: see FileLock
+            self._inqueue._rlock = FileLock()
+            self._outqueue._wlock = FileLock()
+        if fcntl is not None:
+            # the children's side of the pipes, without billiard's extra layers
+            self._inqueue.get_payload = partial(read_message, self._inqueue)
+            self._outqueue.put = partial(write_message, self._outqueue)
+        # every read of the result pipe here goes through the buffered reader
+        # (the result handler made next takes these two)
+        self._results = ResultReader(self._outqueue._reader)
+        self._quick_get = self._results.recv
+        self._poll_result = self._results.poll_result
         self._setup_direct_writes()
 
     def join(self) -> None:
         super().join()
-        _remove_lock_files(self._inqueue, self._outqueue)
+        remove_lock_files(self._inqueue, self._outqueue)
 
     @classmethod
     def _terminate_pool(cls, taskqueue: Any, inqueue: Any, outqueue: Any,
@@ -332,7 +255,7 @@ class Pool(_BilliardPool):
         try:
             super()._terminate_pool(taskqueue, inqueue, outqueue, *args, **kwargs)
         finally:
-            _remove_lock_files(inqueue, outqueue)
+            remove_lock_files(inqueue, outqueue)
 
     @staticmethod
     def _help_stuff_finish(inqueue: Any, task_handler: Any, _pool: Any) -> None:
@@ -348,26 +271,48 @@ class Pool(_BilliardPool):
             inqueue._reader.recv()
             sleep(0)
 
-    def process_results(self, timeout: float = 0.0,
+    def process_results(self, timeout: float | None = 0.0,
                         limit: int = RESULTS_PER_WAKEUP) -> int:
-        """Handle the results waiting in the pipe; return how many there were."""
-        reader = self._outqueue._reader
-        recv = reader.recv
+        """Handle the results waiting in the pipe; return how many there were.
+
+        Waits up to ``timeout`` seconds for the pipe when nothing complete is
+        buffered, reads it once, then handles up to ``limit`` messages; the
+        rest stay buffered (:meth:`has_buffered_results`).
+        """
+        try:
+            if not self._results.has_message() and not self._results.readable(timeout):
+                return 0
+        except OSError:
+            return 0
+        return self.handle_results(limit)
+
+    def handle_results(self, limit: int = RESULTS_PER_WAKEUP) -> int:
+        """Handle the results in the buffer, reading the pipe once if none is complete.
+
+        Call it when the pipe is readable (the loop says so) or a message is
+        buffered: the read blocks otherwise.
+        """
+        results = self._results
+        next_message = results.next_message
         on_state_change = self._result_handler.on_state_change
         done = 0
         try:
-            if not reader.poll(timeout):
-                return 0
+            if not results.has_message():
+                results.fill()
             while done < limit:
-                task = recv()
+                task = next_message()
+                if task is INCOMPLETE:
+                    break
+                done += 1
                 if task is not None:  # None is the shutdown sentinel
                     on_state_change(task)
-                done += 1
-                if not reader.poll(0):
-                    break
         except (EOFError, OSError):
             pass
         return done
+
+    def has_buffered_results(self) -> bool:
+        """Whether complete messages wait in the buffer (the pipe won't say so)."""
+        return self._results.has_message()
 
     def result_fd(self) -> int:
         return self._outqueue._reader.fileno()
@@ -382,6 +327,9 @@ class Pool(_BilliardPool):
         self._write_lock = threading.Lock()
         self._count_lock = threading.Lock()
         self._handed_over = 0
+        self._batching = False
+        self._batch: list = []
+        self._batch_lock = threading.Lock()
         writer = self._inqueue._writer
         self._send_bytes = writer.send_bytes
         self._raw_put = writer.send
@@ -414,18 +362,69 @@ class Pool(_BilliardPool):
                 self._handed_over -= 1
 
     def _put_job(self, job: tuple) -> None:
-        data = ForkingPickler.dumps(job)
+        data = dump_message(job)
+        if self._batching and get_ident() == self._loop_ident:
+            with self._batch_lock:
+                if self._batching:
+                    self._batch.append(data)
+                    return
+        self._write_job(data)
+
+    def _write_job(self, data: bytes) -> None:
+        """Write one job now if the pipe has room, else hand it to the task handler."""
+        if self._write_framed(HEADER.pack(len(data)) + data):
+            return
+        self._hand_over(data)
+
+    def _write_framed(self, framed: bytes) -> bool:
+        """Write framed jobs if they surely fit in the pipe (no blocking); True if written."""
         if self._pipe_size and not self._handed_over and \
                 self._write_lock.acquire(blocking=False):
             try:
-                if not self._handed_over and self._pipe_room() >= len(data) + _PIPE_SLACK:
-                    self._send_bytes(data)
-                    return
+                if not self._handed_over and self._pipe_room() >= len(framed) + _PIPE_SLACK:
+                    written = os.write(self._inq_fd, framed)
+                    if written < len(framed):  # interrupted part way: write the rest
+                        self._inqueue._writer._send(framed[written:])
+                    return True
             finally:
                 self._write_lock.release()
+        return False
+
+    def _hand_over(self, data: bytes) -> None:
         with self._count_lock:
             self._handed_over += 1
         self._taskqueue.put(([_Pickled(data)], None))
+
+    def batch_writes(self, enabled: bool) -> None:
+        """Collect the loop thread's jobs and write them at :meth:`flush_jobs`.
+
+        The loop calls :meth:`flush_jobs` before it waits, so jobs applied
+        while it handles a burst of messages reach the children in one
+        ``write`` (one wake-up of a child instead of one per job).
+        Disabling writes what was collected.
+        """
+        if enabled:
+            self._batching = True
+        else:
+            with self._batch_lock:
+                self._batching = False
+            self.flush_jobs()
+
+    def flush_jobs(self) -> None:
+        """Write the collected jobs, in order: at once if they fit, else via the handler."""
+        if not self._batch:
+            return
+        with self._batch_lock:
+            batch, self._batch = self._batch, []
+        if not batch:
+            return
+        if len(batch) == 1:
+            self._write_job(batch[0])
+            return
+        pack = HEADER.pack
+        if not self._write_framed(b''.join([pack(len(data)) + data for data in batch])):
+            for data in batch:
+                self._hand_over(data)
 
     def apply_async(self, func: Callable, args: tuple = (), kwds: dict | None = None,
                     callback: Callable | None = None,
@@ -510,10 +509,23 @@ class TaskPool(BasePool):
         pool._post = self.post
         pool._loop_ident = self._loop_ident
         loop.add_reader(pool.result_fd(), self._on_results_readable)
+        loop.on_tick.add(self._on_tick)
+        pool.batch_writes(True)
 
     def _on_results_readable(self, *args: Any) -> None:
         if self._pool is not None:
-            self._pool.process_results(0)
+            self._pool.handle_results()
+
+    def _on_tick(self) -> None:
+        """Before the loop waits: write the jobs it applied, handle buffered results.
+
+        (Results left in the buffer would not wake the loop: the pipe is empty.)
+        """
+        pool = self._pool
+        if pool is not None:
+            pool.flush_jobs()
+            if pool.has_buffered_results():
+                pool.handle_results()
 
     def process_results(self, timeout: float = 0.0) -> int:
         """Handle waiting results (for loops that poll instead of select)."""
@@ -549,13 +561,22 @@ class TaskPool(BasePool):
             pool.terminate()
             self._pool = None
 
+    def flush(self) -> None:
+        """Write the jobs collected for the children now (the loop stops, for one)."""
+        if self._pool is not None:
+            self._pool.flush_jobs()
+
     def on_close(self) -> None:
         if self._pool is not None and self._pool._state == RUN:
+            self._pool.flush_jobs()
             self._pool.close()
 
     def _detach(self) -> None:
         loop, pool = self._loop, self._pool
+        if pool is not None:
+            pool.batch_writes(False)
         if loop is not None and pool is not None:
+            loop.on_tick.discard(self._on_tick)
             try:
                 loop.remove_reader(pool.result_fd())
             except (OSError, ValueError, KeyError):

@@ -192,6 +192,80 @@ def test_big_jobs_go_through_the_task_handler(make_pool: Any, hub: Hub) -> None:
     assert results == ['slept', 200_000, 200_000, 200_000]
 
 
+def big_result(size: int) -> str:
+    return 'r' * size
+
+
+def test_big_results_come_back_whole_among_small_ones(make_pool: Any, hub: Hub) -> None:
+    # Given results bigger than the pipe, mixed with small ones from two children
+    pool = make_pool(2)
+    results = []
+    sizes = [10, 300_000, 20, 70_000, 5, 1_000_000, 1]
+    for size in sizes:
+        pool.apply_async(big_result, (size,), callback=results.append)
+    # Then each arrives whole (read in pieces, cut from the buffer)
+    run_until(hub, lambda: len(results) == len(sizes))
+    assert sorted(map(len, results)) == sorted(sizes)
+    assert all(set(result) == {'r'} for result in results)
+
+
+def test_results_left_in_the_buffer_are_handled_before_the_loop_waits(
+        make_pool: Any, hub: Hub) -> None:
+    # Given several results waiting, and a handler that takes one per call
+    pool = make_pool(1)
+    results = []
+    for i in range(5):
+        pool.apply_async(double, (i,), callback=results.append)
+    pool.flush()
+    inner = pool._pool
+    deadline = time.monotonic() + 10
+    while inner._results.readable(0.1) and len(results) < 5:
+        inner.handle_results(limit=1)
+        assert time.monotonic() < deadline
+    # Then what is left buffered (the pipe empty) goes at the next loop tick
+    run_until(hub, lambda: len(results) == 5)
+    assert sorted(results) == [0, 2, 4, 6, 8]
+
+
+def test_jobs_applied_in_the_loop_thread_are_written_together(make_pool: Any, hub: Hub) -> None:
+    # Given a pool attached to the loop of this thread
+    pool = make_pool(1)
+    results = []
+    # When jobs are applied
+    for i in range(4):
+        pool.apply_async(double, (i,), callback=results.append)
+    # Then they wait for the loop's tick, and are written in one go
+    assert len(pool._pool._batch) == 4
+    run_until(hub, lambda: len(results) == 4)
+    assert not pool._pool._batch
+    assert results == [0, 2, 4, 6]
+
+
+def test_jobs_applied_from_another_thread_are_written_at_once(make_pool: Any, hub: Hub) -> None:
+    import threading
+    pool = make_pool(1)
+    results = []
+    thread = threading.Thread(target=pool.apply_async, args=(double, (21,)),
+                              kwargs={'callback': results.append})
+    thread.start()
+    thread.join()
+    assert not pool._pool._batch
+    run_until(hub, lambda: results)
+    assert results == [42]
+
+
+def test_stop_writes_the_jobs_still_collected(make_pool: Any, hub: Hub) -> None:
+    # Given jobs applied and not yet written (the loop has not ticked)
+    pool = make_pool(1)
+    got = []
+    pool.apply_async(double, (3,), callback=got.append)
+    pool.apply_async(double, (4,), callback=got.append)
+    assert pool._pool._batch
+    # When the pool stops, they still run
+    pool.stop()
+    assert got == [6, 8]
+
+
 def test_max_tasks_per_child_recycles(make_pool: Any, hub: Hub) -> None:
     pool = make_pool(1, maxtasksperchild=2)
     got = []
