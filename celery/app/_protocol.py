@@ -282,10 +282,11 @@ class Queues(dict):
         self._default_consume_from = dict(self)
 
     def __getitem__(self, name: str) -> Queue:
-        try:
-            return self.aliases[name]
-        except KeyError:
-            return super().__getitem__(name)
+        if self.aliases:  # most apps have none: skip the weak mapping's KeyError
+            queue = self.aliases.get(name)
+            if queue is not None:
+                return queue
+        return super().__getitem__(name)
 
     def __setitem__(self, name: str, queue: Queue) -> None:
         if self.default_exchange and not queue.exchange:

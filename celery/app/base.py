@@ -608,7 +608,7 @@ class Celery:
         producer = producer or publisher
         router = router or amqp.router
         conf = self.conf
-        if conf.task_always_eager:
+        if conf.get('task_always_eager'):
             warnings.warn(AlwaysEagerIgnored(
                 'task_always_eager has no effect on send_task'), stacklevel=2)
 
@@ -629,7 +629,7 @@ class Celery:
                     root_id = parent.request.root_id or parent.request.id
                 if not parent_id:
                     parent_id = parent.request.id
-                if conf.task_inherit_parent_priority:
+                if conf.get('task_inherit_parent_priority'):
                     options.setdefault(
                         'priority', (parent.request.delivery_info or {}).get('priority'))
 
@@ -638,7 +638,7 @@ class Celery:
             expires, retries, chord,
             maybe_list(link), maybe_list(link_error),
             reply_to or self.thread_oid, time_limit, soft_time_limit,
-            conf.task_send_sent_event,
+            conf.get('task_send_sent_event'),
             root_id, parent_id, shadow, chain,
             ignore_result=ignore_result,
             replaced_task_nesting=replaced_task_nesting, **options)
@@ -649,11 +649,15 @@ class Celery:
         if connection:
             producer = amqp.Producer(connection, auto_declare=False)
 
-        with self.producer_or_acquire(producer) as P:
-            with P.connection._reraise_as_library_errors():
-                if not ignore_result:
-                    self.backend.on_task_call(P, task_id)
-                amqp.send_task_message(P, name, message, **options)
+        if producer is None and type(self).producer_or_acquire is Celery.producer_or_acquire:
+            # The pool's producer itself is the context (what producer_or_acquire gives).
+            with amqp.producer_pool.acquire(block=True) as P:
+                self._publish_task(amqp, P, name, message, task_id, ignore_result, options)
+        elif producer is None:  # a subclass acquires its own way
+            with self.producer_or_acquire() as P:
+                self._publish_task(amqp, P, name, message, task_id, ignore_result, options)
+        else:
+            self._publish_task(amqp, producer, name, message, task_id, ignore_result, options)
         result = (result_cls or self.AsyncResult)(task_id)
         # Set after construction: a custom result class may not take it.
         result.ignored = ignore_result
@@ -663,6 +667,18 @@ class Celery:
             if parent:
                 parent.add_trail(result)
         return result
+
+    def _publish_task(self, amqp: Any, producer: Any, name: str, message: Any, task_id: str,
+                      ignore_result: Any, options: dict) -> None:
+        """Subscribe to the result (unless ignored), then publish; transport
+        errors become kombu's :exc:`~kombu.exceptions.OperationalError`."""
+        try:
+            if not ignore_result:
+                self.backend.on_task_call(producer, task_id)
+            amqp.send_task_message(producer, name, message, **options)
+        except Exception:
+            with producer.connection._reraise_as_library_errors():
+                raise
 
     def _expires_in_seconds(self, expires: Any) -> float:
         if isinstance(expires, datetime):

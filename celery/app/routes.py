@@ -164,13 +164,13 @@ class Router:
         if 'queue' not in options:
             default = self._default_queue_name()
             if default:
-                options = _merge(self.expand_destination(default), options)
+                options = _merge({'queue': self._lookup_queue(default)}, options)
         return options
 
     def _default_queue_name(self) -> str | None:
         if self.app is None:
             return None
-        return self.app.conf.task_default_queue
+        return self.app.conf.get('task_default_queue')
 
     def expand_destination(self, route: Any) -> dict:
         """Return a copy of ``route`` with its ``queue`` name made a :class:`kombu.Queue`."""

@@ -6,7 +6,10 @@ of :class:`Context` objects local to the thread.
 """
 from __future__ import annotations
 
+from functools import partial
+from inspect import Parameter, Signature
 from typing import Any, Callable
+from weakref import WeakKeyDictionary
 
 from kombu.exceptions import OperationalError
 from kombu.utils.uuid import uuid
@@ -30,6 +33,57 @@ extract_exec_options = mattrgetter(
     'serializer', 'delivery_mode', 'compression', 'time_limit',
     'soft_time_limit', 'immediate', 'mandatory',
 )
+
+#: Argument check -> (fewest, most or None) positional arguments it accepts, or None.
+_POSITIONAL: WeakKeyDictionary = WeakKeyDictionary()
+_POSITIONAL_KINDS = (Parameter.POSITIONAL_ONLY, Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def _positional_range(check: Any) -> tuple[int, int | None] | None:
+    """How many positional arguments (and nothing else) ``check`` surely accepts.
+
+    ``check`` is a task's ``__header__``: a function carrying the task's
+    ``__signature__``, or a :func:`~functools.partial` of one (bound tasks).
+    ``None`` when that cannot be told from the signature alone.
+    """
+    skip = 0
+    if isinstance(check, partial):
+        if check.keywords:
+            return None
+        check, skip = check.func, len(check.args)
+    sig = getattr(check, '__signature__', None)
+    if not isinstance(sig, Signature):
+        return None
+    params = list(sig.parameters.values())
+    if len(params) < skip or any(p.kind not in _POSITIONAL_KINDS for p in params[:skip]):
+        return None
+    fewest = most = 0
+    for param in params[skip:]:
+        if param.kind in _POSITIONAL_KINDS:
+            most += 1
+            if param.default is param.empty:
+                fewest = most
+        elif param.kind is Parameter.VAR_POSITIONAL:
+            return fewest, None
+        elif param.kind is Parameter.KEYWORD_ONLY and param.default is param.empty:
+            return None
+    return fewest, most
+
+
+def _takes_positional(check: Any, n: int) -> bool:
+    """True if ``check`` accepts exactly ``n`` positional arguments; False
+    means "ask ``check``" (Signature.bind is the slow part of a task call)."""
+    try:
+        span = _POSITIONAL[check]
+    except KeyError:
+        span = _POSITIONAL[check] = _positional_range(check)
+    except TypeError:  # not weakly referenceable: no shortcut
+        return False
+    if span is None:
+        return False
+    fewest, most = span
+    return fewest <= n and (most is None or n <= most)
+
 
 R_BOUND_TASK = '<class {0.__name__} of {app}{flags}>'
 R_UNBOUND_TASK = '<unbound {0.__name__}{flags}>'
@@ -381,7 +435,8 @@ class Task:
             except AttributeError:  # pragma: no cover
                 pass
             else:
-                check_arguments(*(args or ()), **(kwargs or {}))
+                if kwargs or not _takes_positional(check_arguments, len(args or ())):
+                    check_arguments(*(args or ()), **(kwargs or {}))
 
         if self.__v2_compat__:
             shadow = shadow or self.shadow_name(self(), args, kwargs, options)
@@ -396,7 +451,7 @@ class Task:
             options.setdefault('priority', self.priority)
 
         app = self._get_app()
-        if app.conf.task_always_eager:
+        if app.conf.get('task_always_eager'):
             with denied_join_result():
                 return self.apply(args, kwargs, task_id=task_id or uuid(),
                                   link=link, link_error=link_error, **options)

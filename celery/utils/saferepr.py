@@ -16,6 +16,12 @@ __all__ = ('saferepr', 'reprstream')
 ELLIPSIS = '...'
 
 _SCALARS = (int, float, complex, bool, type(None))
+
+#: Exact types whose builtin ``repr`` is what the stream would produce.
+_FLAT_ITEMS = frozenset({int, float, bool, str, type(None)})
+_FLAT_CONTAINERS = frozenset({tuple, list, dict})
+#: Containers up to this many items may take the builtin ``repr`` shortcut.
+_FLAT_MAX_ITEMS = 8
 _OPEN_CLOSE = {
     list: ('[', ']'),
     tuple: ('(', ')'),
@@ -34,6 +40,11 @@ def saferepr(o: Any, maxlen: int | None = None, maxlevels: int = 3,
     object whose ``__repr__`` raises as ``<Unrepresentable ...>``.  Cut text
     ends with ``'...'`` (which is not counted in ``maxlen``).
     """
+    if (type(o) in _FLAT_CONTAINERS and len(o) <= _FLAT_MAX_ITEMS and not seen
+            and maxlevels > 0):
+        text = _flat_repr(o, maxlen)
+        if text is not None:
+            return text
     stream = reprstream(o, maxlevels=maxlevels, seen=seen, maxlen=maxlen)
     if not maxlen or maxlen <= 0:
         return ''.join(stream)
@@ -45,6 +56,28 @@ def saferepr(o: Any, maxlen: int | None = None, maxlevels: int = 3,
         if size > maxlen:
             return ''.join(parts)[:maxlen] + ELLIPSIS
     return ''.join(parts)
+
+
+def _flat_repr(o: tuple | list | dict, maxlen: int | None) -> str | None:
+    """The builtin ``repr`` of a small flat container of plain scalars and
+    strings, when it fits ``maxlen`` (then it equals the streamed text);
+    ``None`` otherwise. Task arguments are mostly like that."""
+    flat = _FLAT_ITEMS
+    if type(o) is dict:
+        for key, value in o.items():
+            if type(key) not in flat or type(value) not in flat:
+                return None
+    else:
+        for item in o:
+            if type(item) not in flat:
+                return None
+    try:
+        text = repr(o)
+    except Exception:  # noqa: BLE001 - e.g. an int too long to print: the slow path says so
+        return None
+    if maxlen and maxlen > 0 and len(text) > maxlen:
+        return None
+    return text
 
 
 def reprstream(o: Any, maxlevels: int = 3, seen: set | None = None,

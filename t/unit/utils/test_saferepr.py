@@ -122,3 +122,36 @@ def test_dict_mutated_during_repr():
     d = {}
     d['m'] = Mutator(d)
     assert saferepr(d).startswith("{'m': M")
+
+
+def _streamed(value, maxlen):
+    """What saferepr returns when it walks the value piece by piece."""
+    text = ''.join(reprstream(value, maxlen=maxlen))
+    if maxlen and maxlen > 0 and len(text) > maxlen:
+        return text[:maxlen] + '...'
+    return text
+
+
+@pytest.mark.parametrize('value', [
+    (), {}, [], (1,), [None, True, 2.5, 'x'], {'a': 1, 'b': None},
+    ('quote\'s "and" \\n',), (float('nan'), -0.0), {1: 'one'}, ('x' * 40,),
+    (10 ** 5000,), (1, 2, 3, 4, 5, 6, 7, 8, 9), ((1,),),
+])
+@pytest.mark.parametrize('maxlen', [None, 0, 10, 1024])
+def test_small_flat_containers_read_as_when_streamed(value, maxlen):
+    assert saferepr(value, maxlen) == _streamed(value, maxlen)
+
+
+def test_flat_container_subclasses_keep_their_repr():
+    class Args(tuple):
+        def __repr__(self):
+            return 'Args!'
+    assert saferepr(Args((1, 2))) == 'Args!'
+
+
+def test_no_levels_left_shows_the_container_cut():
+    assert saferepr((1, 2), maxlevels=0) == _streamed_levels((1, 2), 0)
+
+
+def _streamed_levels(value, maxlevels):
+    return ''.join(reprstream(value, maxlevels=maxlevels))
