@@ -121,9 +121,6 @@ class BaseKeyValueStoreBackend(Backend):
     def _store_result(self, task_id: Any, result: Any, state: str,
                       traceback: str | None = None, request: Any = None,
                       **kwargs: Any) -> Any:
-        meta = self._get_result_meta(result=result, state=state,
-                                      traceback=traceback, request=request)
-        meta['task_id'] = bytes_to_str(task_id)
         if state != states.SUCCESS:
             # A SUCCESS record is final: a late STARTED/RETRY/FAILURE from a
             # duplicate delivery must not overwrite it.  (Writing SUCCESS
@@ -136,11 +133,20 @@ class BaseKeyValueStoreBackend(Backend):
                     current_state = None
                 if current_state == states.SUCCESS:
                     return result
+        record = self._encode_record(task_id, result, state, traceback, request)
         try:
-            self._set_with_state(self.get_key_for_task(task_id), self.encode(meta), state)
+            self._set_with_state(self.get_key_for_task(task_id), record, state)
         except BackendStoreError as exc:
             raise BackendStoreError(str(exc), state=state, task_id=_text(task_id)) from exc
         return result
+
+    def _encode_record(self, task_id: Any, result: Any, state: str,
+                       traceback: str | None, request: Any) -> Any:
+        """The stored form of a task's record (``result`` already encoded)."""
+        meta = self._get_result_meta(result=result, state=state,
+                                      traceback=traceback, request=request)
+        meta['task_id'] = bytes_to_str(task_id)
+        return self.encode(meta)
 
     def task_result_exists(self, task_id: Any) -> bool:
         """True if a record is stored for ``task_id`` (whatever its state)."""

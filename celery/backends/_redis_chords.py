@@ -14,7 +14,8 @@ Keys, for a chord whose header group is ``<gid>`` (``G`` below stands for
 
 A part is recorded, counted and (when it completes the count) the body
 claimed in one Lua script, so two workers -- ours or Celery's -- finishing
-the last parts at once run the body exactly once.
+the last parts at once run the body exactly once.  A successful part's
+record is stored, published and counted in one pipeline (one round trip).
 """
 from __future__ import annotations
 
@@ -68,7 +69,9 @@ local added = redis.call('GET', t)
 local size = redis.call('GET', s)
 local claimed = 0
 if size and count == tonumber(size) + tonumber(added or 0) then
-    if redis.call('SET', c, ARGV[8], 'NX', 'EX', tonumber(ARGV[7])) then
+    -- A retried call (same token) keeps the claim it may already hold.
+    if redis.call('SET', c, ARGV[8], 'NX', 'EX', tonumber(ARGV[7]))
+            or redis.call('GET', c) == ARGV[8] then
         claimed = 1
     end
 end
@@ -192,38 +195,105 @@ class RedisChordMixin:
         timeout = max(0.0, float(timeout))
         return max(initial, math.ceil((retries + 1) * timeout + waits + max(timeout, 1)))
 
-    def on_chord_part_return(self, request: Any, state: str, result: Any,
-                             propagate: Any = None, **kwargs: Any) -> None:
-        """Record a finished header task; the one completing the count runs the body."""
-        task_id, gid = request.id, request.group
-        if not gid or not task_id:
+    def mark_as_done(self, task_id: str, result: Any, request: Any = None,
+                     store_result: bool = True, state: str = states.SUCCESS) -> None:
+        """Store a header task's result and count it in one round trip.
+
+        The record is written and published, then the part recorded, in
+        one pipeline -- the same commands, in the same order, as storing
+        and then counting; other tasks take the general path.
+        """
+        if (store_result and state == states.SUCCESS and request is not None
+                and request.chord and request.group and request.id
+                and not getattr(request, 'ignore_result', False)
+                and self._stores_plainly):
+            encoded = self.encode_result(result, state)
+            record = self._encode_record(task_id, encoded, state, None, request)
+            if isinstance(record, (str, bytes)) and len(record) > self._MAX_STR_VALUE_SIZE:
+                raise BackendStoreError('value too large for the Redis backend (max 512 MB)',
+                                        state=state, task_id=task_id)
+            part = self._chord_part(request, state, encoded)
+            reply = self._retrying_store(
+                self.ensure, task_id, state,
+                (self._store_and_count, (self.get_key_for_task(task_id), record, part)), {})
+            self._on_part_counted(request, part, reply)
             return
+        super().mark_as_done(task_id, result, request, store_result, state)  # type: ignore[misc]
+
+    @cached_property
+    def _stores_plainly(self) -> bool:
+        # A subclass that changes how records are stored keeps the general path.
+        from celery.backends.base import BaseKeyValueStoreBackend
+        from celery.backends.redis import RedisBackend
+        cls = type(self)
+        return (cls._store_result is BaseKeyValueStoreBackend._store_result
+                and cls.set is RedisBackend.set and cls._set is RedisBackend._set
+                and cls._set_with_state is RedisBackend._set_with_state)
+
+    def _store_and_count(self, key: Any, record: Any, part: tuple) -> Any:
+        # SET + PUBLISH + EVALSHA of the part script, one write, one read.
+        keys, args = part[0], part[1]
+        script = self._part_return_script
+        with self.client.pipeline(transaction=False) as pipe:
+            if self.expires:
+                pipe.set(key, record, ex=self.expires)
+            else:
+                pipe.set(key, record)
+            pipe.publish(key, record)
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+            stored, published, counted = pipe.execute(raise_on_error=False)
+        for reply in (stored, published):
+            if isinstance(reply, Exception):
+                raise reply
+        if isinstance(counted, self.redis.exceptions.NoScriptError):
+            return script(keys=keys, args=args, client=self.client)  # loads it
+        if isinstance(counted, Exception):
+            raise counted
+        return counted
+
+    def _chord_part(self, request: Any, state: str, encoded: Any) -> tuple:
+        """``(keys, args, token, claim_expires)`` of the part script for ``request``."""
+        task_id, gid = request.id, request.group
         group_index = request.group_index
         if group_index is None:
             group_index = '+inf'
-        keys = {name: self.get_key_for_group(gid, f'.{name}') for name in 'jtsdc'}
-        entry = self.encode([1, task_id, state, self.encode_result(result, state)])
+        key = self.get_key_for_group
+        keys = [key(gid, '.j'), key(gid, '.t'), key(gid, '.s'), key(gid, '.d'),
+                key(gid), key(gid, '.c')]
+        entry = self.encode([1, task_id, state, encoded])
         join_timeout = self.app.conf.get('result_chord_join_timeout') or 5.0
         claim_expires = max(5, int(join_timeout * 2))
         token = uuid.uuid4().hex
-        count, added, size, claimed = self._part_return_script(
-            keys=[keys['j'], keys['t'], keys['s'], keys['d'],
-                  self.get_key_for_group(gid), keys['c']],
-            args=[task_id, entry, 1 if self._chord_zset else 0, group_index,
-                  self.chord_expires or 0, self._chord_result_expires,
-                  claim_expires, token],
-            client=self.client)
+        args = [task_id, entry, 1 if self._chord_zset else 0, group_index,
+                self.chord_expires or 0, self._chord_result_expires, claim_expires, token]
+        return keys, args, token, claim_expires
+
+    def on_chord_part_return(self, request: Any, state: str, result: Any,
+                             propagate: Any = None, **kwargs: Any) -> None:
+        """Record a finished header task; the one completing the count runs the body."""
+        if not request.group or not request.id:
+            return
+        part = self._chord_part(request, state, self.encode_result(result, state))
+        reply = self._part_return_script(keys=part[0], args=part[1], client=self.client)
+        self._on_part_counted(request, part, reply)
+
+    def _on_part_counted(self, request: Any, part: tuple, reply: Any) -> None:
+        # The script's reply: run the body if this part completed the chord.
+        count, added, size, claimed = reply
         if count == -1 or not size:
             return
         total = int(size) + int(added or 0)
         if count != total or not claimed:
             return
+        gid = request.group
+        keys, _, token, claim_expires = part
+        jkey, ckey, skey = keys[0], keys[5], keys[2]
         from celery.canvas import maybe_signature
         callback = maybe_signature(request.chord, app=self.app)
         try:
-            values = self._collect_chord_values(gid, keys['j'], total)
+            values = self._collect_chord_values(gid, jkey, total)
             if not self._extend_claim_script(
-                    keys=[keys['c'], keys['s']],
+                    keys=[ckey, skey],
                     args=[token, self._claim_for_publishing(claim_expires)],
                     client=self.client):
                 logger.warning('Chord body for %r not sent: another worker took over', gid)
@@ -235,7 +305,7 @@ class RedisChordMixin:
                 self.chord_error_from_stack(callback, ChordError(f'Callback error: {exc!r}'))
             finally:
                 if not self._cleanup_script(
-                        keys=[keys['c'], keys['j'], keys['t'], keys['s'], keys['d']],
+                        keys=[ckey, jkey, keys[1], skey, keys[3]],
                         args=[token, int(max(claim_expires * 2, 300))], client=self.client):
                     logger.warning('Chord %r: claim lost before clean-up; '
                                    'its keys are left to expire', gid)
@@ -245,13 +315,13 @@ class RedisChordMixin:
                 self.chord_error_from_stack(callback, exc)
             finally:
                 # A late copy of a header task must not fail the chord again.
-                self.client.delete(keys['s'])
+                self.client.delete(skey)
         except Exception as exc:  # noqa: BLE001 - reported to the body
             logger.exception('Chord %r raised: %r', gid, exc)
             try:
                 self.chord_error_from_stack(callback, ChordError(f'Join error: {exc!r}'))
             finally:
-                self.client.delete(keys['s'])
+                self.client.delete(skey)
 
     def _collect_chord_values(self, gid: str, jkey: Any, total: int) -> list:
         header = GroupResult.restore(gid, backend=self, app=self.app)

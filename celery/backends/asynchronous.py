@@ -18,13 +18,15 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from typing import Any, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable, Iterator
 
 from celery import states
 from celery.exceptions import TimeoutError
 from celery.result import ResultSet
 
-__all__ = ('AsyncBackendMixin', 'BaseResultConsumer', 'MESSAGE_BUFFER_MAX')
+__all__ = ('AsyncBackendMixin', 'BaseResultConsumer', 'MESSAGE_BUFFER_MAX',
+           'unawaited_results', 'results_unawaited')
 
 #: How many out-of-band results (ready before anyone asked) are kept.
 MESSAGE_BUFFER_MAX = 8192
@@ -42,6 +44,29 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, 'register_at_fork'):  # pragma: no branch
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+_sending = threading.local()
+
+
+@contextmanager
+def unawaited_results() -> Iterator[None]:
+    """Tasks sent inside this block are not subscribed to when sent.
+
+    For results this client is not about to wait on (a chord's header:
+    the client waits on the body).  Waiting on one later still works: it
+    subscribes then, and reads the record once to catch up.
+    """
+    previous = getattr(_sending, 'unawaited', False)
+    _sending.unawaited = True
+    try:
+        yield
+    finally:
+        _sending.unawaited = previous
+
+
+def results_unawaited() -> bool:
+    """True inside :func:`unawaited_results` (in this thread)."""
+    return getattr(_sending, 'unawaited', False)
 
 
 class _Buffer(OrderedDict):
@@ -103,6 +128,12 @@ class BaseResultConsumer:
 
     def on_wait_for_pending(self, result: Any, **kwargs: Any) -> None:
         """Called before waiting on ``result`` (catch up on missed messages)."""
+
+    def on_wait_for_pending_many(self, results: Iterable) -> None:
+        """:meth:`on_wait_for_pending` for several results (stores may batch it)."""
+        for result in results:
+            if result._cache is None:
+                self.on_wait_for_pending(result)
 
     def on_out_of_band_result(self, task_id: str, message: Any) -> None:
         self.on_state_change(message.payload, message)
@@ -217,9 +248,7 @@ class AsyncBackendMixin:
         consumer = self.result_consumer
         consumer.on_message = on_message
         try:
-            for node in waiting:
-                if node._cache is None:
-                    consumer.on_wait_for_pending(node)
+            consumer.on_wait_for_pending_many(waiting)
             deadline = None if not timeout else time.monotonic() + timeout
             while waiting:
                 ready = [node for node in waiting if node._cache is not None]

@@ -421,12 +421,18 @@ class Backend:
                      **kwargs: Any) -> Any:
         """Store the task's state and result (retried when configured)."""
         result = self.encode_result(result, state)
+        self._retrying_store(self._store_result, task_id, state,
+                             (task_id, result, state, traceback), dict(kwargs, request=request))
+        return result
+
+    def _retrying_store(self, fun: Callable, task_id: str, state: str,
+                        args: tuple, kwargs: dict) -> Any:
+        # ``fun(*args, **kwargs)``, retried on transient errors when
+        # ``result_backend_always_retry`` is set (the store_result policy).
         retries = 0
         while True:
             try:
-                self._store_result(task_id, result, state, traceback,
-                                   request=request, **kwargs)
-                return result
+                return fun(*args, **kwargs)
             except Exception as exc:
                 if not (self.always_retry and self.exception_safe_to_retry(exc)):
                     raise

@@ -16,7 +16,7 @@ import logging
 import time
 from contextlib import contextmanager
 from functools import partial
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 from urllib.parse import unquote
 
 from kombu.utils.functional import retry_over_time
@@ -26,7 +26,8 @@ from kombu.utils.url import maybe_sanitize_url, url_to_parts
 from celery import states
 from celery._state import task_join_will_block
 from celery.backends._redis_chords import RedisChordMixin
-from celery.backends.asynchronous import AsyncBackendMixin, BaseResultConsumer
+from celery.backends.asynchronous import (AsyncBackendMixin, BaseResultConsumer,
+                                          results_unawaited)
 from celery.backends.base import BaseKeyValueStoreBackend
 from celery.exceptions import BackendStoreError, ImproperlyConfigured
 from celery.utils.time import humanize_seconds
@@ -57,18 +58,46 @@ E_RETRY_LIMIT = ('Gave up reconnecting to the Redis result backend; '
 _SSL_KEYS = ('ssl_ca_certs', 'ssl_certfile', 'ssl_keyfile', 'ssl_cert_reqs')
 
 
+#: Finished results are unsubscribed from in batches of this many channels:
+#: a finished task publishes nothing more, so a late UNSUBSCRIBE is harmless
+#: and saves a command per result.
+UNSUBSCRIBE_BATCH = 64
+#: A result subscribed to before its task was sent skips the catch-up read
+#: when waited on; if nothing has arrived this many seconds later it gets
+#: that read anyway (a lost message, a reconnect).
+CATCH_UP_AFTER = 0.25
+
+
 class ResultConsumer(BaseResultConsumer):
-    """Receives records published on ``celery-task-meta-<id>`` channels."""
+    """Receives records published on ``celery-task-meta-<id>`` channels.
+
+    A task sent by this client is subscribed to before it is published, so
+    waiting on it needs no read: the record arrives on the channel.  Any
+    other result gets one catch-up read when waiting starts (it may have
+    finished before we subscribed).  Channels of finished results are left
+    ``UNSUBSCRIBE_BATCH`` at a time.
+    """
 
     _pubsub: Any = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._reset_subscriptions()
+
+    def _reset_subscriptions(self) -> None:
+        #: Channels we want messages from.
         self.subscribed_to: set = set()
+        #: Channels still subscribed on the server, no longer wanted.
+        self._unsubscribe_later: set = set()
+        #: Task ids subscribed to before their task was sent.
+        self._fresh: set = set()
+        #: Fresh ids waited on without the catch-up read, and when to read.
+        self._unread: set = set()
+        self._read_at = 0.0
 
     def on_after_fork(self) -> None:
         super().on_after_fork()
-        self.subscribed_to = set()
+        self._reset_subscriptions()
         self._pubsub = None
         try:
             self.backend.client.connection_pool.reset()
@@ -77,6 +106,7 @@ class ResultConsumer(BaseResultConsumer):
 
     def _reconnect_pubsub(self) -> None:
         self._pubsub = None
+        self._unsubscribe_later = set()
         client = self.backend.client
         client.connection_pool.reset()
         # States may have changed while we were away: read them first.
@@ -84,6 +114,7 @@ class ResultConsumer(BaseResultConsumer):
             for payload in client.mget(list(self.subscribed_to)):
                 if payload:
                     self.on_state_change(self.backend.decode_result(payload), None)
+        self._unread = set()
         self._pubsub = client.pubsub(ignore_subscribe_messages=True)
         if self.subscribed_to:
             self._pubsub.subscribe(*self.subscribed_to)
@@ -101,18 +132,63 @@ class ResultConsumer(BaseResultConsumer):
 
     def start(self, initial_task_id: str, **kwargs: Any) -> None:
         self._pubsub = self.backend.client.pubsub(ignore_subscribe_messages=True)
+        self._unsubscribe_later = set()
         self._consume_from(initial_task_id)
 
     def stop(self) -> None:
         if self._pubsub is not None:
             self._pubsub.close()
             self._pubsub = None
+        self._unsubscribe_later = set()
 
     def on_wait_for_pending(self, result: Any, **kwargs: Any) -> None:
         # The record may have been published before we subscribed.
+        if self._skip_read(result.id):
+            return
         for meta in result._iter_meta(**kwargs):
             if meta is not None:
                 self.on_state_change(meta, None)
+
+    def on_wait_for_pending_many(self, results: Iterable) -> None:
+        # One MGET for every result that needs the catch-up read.
+        todo = [r for r in results if r._cache is None and not self._skip_read(r.id)]
+        if len(todo) < 2:
+            for result in todo:
+                self.on_wait_for_pending(result)
+            return
+        backend = self.backend
+        payloads = backend.mget([backend.get_key_for_task(r.id) for r in todo])
+        for result, payload in zip(todo, payloads):
+            if payload:
+                meta = backend._decode_record(payload, result.id)
+                if meta['status'] in states.READY_STATES:
+                    meta.setdefault('task_id', result.id)
+                    if self._pending_results.get(result.id) is not result:
+                        result._maybe_set_cache(meta)  # a second handle on one id
+            else:
+                meta = {'status': states.PENDING, 'result': None}
+            self.on_state_change(meta, None)
+
+    def _skip_read(self, task_id: str) -> bool:
+        # Subscribed before the task was sent: every record it publishes
+        # reaches us, so the read can wait (see CATCH_UP_AFTER).
+        if self.on_message is not None or task_id not in self._fresh:
+            return False
+        if not self._unread:
+            self._read_at = time.monotonic() + CATCH_UP_AFTER
+        self._unread.add(task_id)
+        return True
+
+    def _catch_up(self) -> None:
+        # The deferred catch-up read of results waited on since _read_at.
+        unread, self._unread = tuple(self._unread), set()
+        ids = [task_id for task_id in unread if task_id in self._pending_results]
+        self._fresh.difference_update(ids)
+        if ids:
+            backend = self.backend
+            for payload in backend.mget([backend.get_key_for_task(i) for i in ids]):
+                if payload:
+                    self.on_state_change(backend.decode_result(payload), None)
 
     def on_state_change(self, meta: dict, message: Any) -> None:
         super().on_state_change(meta, message)
@@ -128,6 +204,8 @@ class ResultConsumer(BaseResultConsumer):
             message = self._pubsub.get_message(timeout=timeout)
             if message and message['type'] == 'message':
                 self.on_state_change(self.backend.decode_result(message['data']), message)
+            if self._unread and time.monotonic() >= self._read_at:
+                self._catch_up()
 
     def consume_from(self, task_id: str) -> None:
         if self._pubsub is None:
@@ -135,20 +213,35 @@ class ResultConsumer(BaseResultConsumer):
         else:
             self._consume_from(task_id)
 
+    def consume_before_send(self, task_id: str) -> None:
+        """Subscribe to ``task_id``'s channel before its task is published."""
+        self.consume_from(task_id)
+        self._fresh.add(task_id)
+
     def _consume_from(self, task_id: str) -> None:
         key = self.backend.get_key_for_task(task_id)
-        if key not in self.subscribed_to:
-            self.subscribed_to.add(key)
-            with self.reconnect_on_error():
-                self._pubsub.subscribe(key)
+        if key in self.subscribed_to:
+            return
+        self.subscribed_to.add(key)
+        if key in self._unsubscribe_later:  # never left the channel
+            self._unsubscribe_later.discard(key)
+            return
+        with self.reconnect_on_error():
+            self._pubsub.subscribe(key)
 
     def cancel_for(self, task_id: str) -> None:
+        self._fresh.discard(task_id)
+        self._unread.discard(task_id)
         key = self.backend.get_key_for_task(task_id)
         if key in self.subscribed_to:
             self.subscribed_to.discard(key)
             if self._pubsub is not None:
-                with self.reconnect_on_error():
-                    self._pubsub.unsubscribe(key)
+                later = self._unsubscribe_later
+                later.add(key)
+                if len(later) >= UNSUBSCRIBE_BATCH:
+                    self._unsubscribe_later = set()
+                    with self.reconnect_on_error():
+                        self._pubsub.unsubscribe(*later)
 
 
 class RedisBackend(RedisChordMixin, BaseKeyValueStoreBackend, AsyncBackendMixin):
@@ -323,8 +416,8 @@ class RedisBackend(RedisChordMixin, BaseKeyValueStoreBackend, AsyncBackendMixin)
 
     def on_task_call(self, producer: Any, task_id: str) -> dict:
         # Subscribe before the task is published so its result cannot be missed.
-        if not task_join_will_block():
-            self.result_consumer.consume_from(task_id)
+        if not task_join_will_block() and not results_unawaited():
+            self.result_consumer.consume_before_send(task_id)
         return {}
 
     # -- primitives --------------------------------------------------------------

@@ -346,8 +346,11 @@ class chord(Signature):
             app.backend.apply_chord(header_result_args, body, interval=interval,
                                     countdown=countdown, max_retries=max_retries)
             app.backend.set_chord_size(group_id, size)
-            header_result = header.apply_async(partial_args, kwargs, task_id=group_id,
-                                               **options, **header_delay)
+            # The caller waits on the body, not on each header task.
+            from celery.backends.asynchronous import unawaited_results
+            with unawaited_results():
+                header_result = header.apply_async(partial_args, kwargs, task_id=group_id,
+                                                   **options, **header_delay)
         else:
             # No header task will ever fire the body: call it now.
             body.delay([])

@@ -409,6 +409,40 @@ class test_groups:
         with pytest.raises(ValueError, match='bad'):
             kv.restore_group('bad')
 
+    def test_a_parent_group_is_checked_in_one_read(self, kv):
+        # Given: a chord body's parent, the header, with finished and
+        # unfinished members.
+        app = kv.app
+        ids = [uuid() for _ in range(4)]
+        kv.store_result(ids[0], 1, states.SUCCESS)
+        kv.store_result(ids[2], None, states.STARTED)
+        header = app.GroupResult(uuid(), [app.AsyncResult(i) for i in ids])
+        reads = []
+        for name in ('get', 'mget'):
+            original = getattr(kv, name)
+            setattr(kv, name, lambda *a, _f=original, _n=name: reads.append(_n) or _f(*a))
+        # When: it is checked for failures (at every interval of the wait).
+        header.maybe_throw()
+        # Then: one read for all of them; the finished one is cached.
+        assert reads == ['mget']
+        assert header.results[0]._cache['result'] == 1
+        header.maybe_throw()
+        assert reads == ['mget', 'mget']
+        # A member failing later is raised, the first in member order.
+        kv.mark_as_failure(ids[3], KeyError('late'))
+        kv.mark_as_failure(ids[1], ValueError('first'))
+        with pytest.raises(ValueError, match='first'):
+            header.maybe_throw()
+
+    def test_with_a_callback_every_member_is_reported(self, kv):
+        app = kv.app
+        ids = [uuid() for _ in range(3)]
+        kv.store_result(ids[1], 'x', states.SUCCESS)
+        seen = []
+        app.ResultSet([app.AsyncResult(i) for i in ids]).maybe_throw(
+            callback=lambda task_id, value: seen.append((task_id, value)))
+        assert seen == [(ids[0], None), (ids[1], 'x'), (ids[2], None)]
+
 
 class test_disabled:
 
