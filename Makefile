@@ -13,6 +13,7 @@ $(STAMP): setup.py setup.cfg $(wildcard requirements/*.txt requirements/extras/*
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
 	$(BIN)/python -m pip install -q -r requirements/dev.txt
 	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m compileall -q celery
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -20,6 +20,7 @@ import logging
 import os
 import platform as _platform
 import sys
+import threading
 import traceback
 from datetime import datetime
 from functools import partial
@@ -78,6 +79,19 @@ def _version_banner() -> str:
     return f'{celery.__version__} ({celery.SERIES})'
 
 
+def probe_platform() -> threading.Thread:
+    """Compute ``platform.platform()`` in a thread; the result is cached by the module.
+
+    On Linux it runs ``uname -p`` in a subprocess: waiting for that while
+    the worker imports its transport, rather than when it prints the banner,
+    keeps the wait off the start-up path.  The thread ends before the pool
+    forks (:meth:`Worker.platform_name` joins it).
+    """
+    probe = threading.Thread(target=_platform.platform, name='platform-probe', daemon=True)
+    probe.start()
+    return probe
+
+
 def safe_say(msg: str, f: Any = sys.__stderr__) -> None:
     """Write ``msg`` to ``f`` (usable in signal handlers: no logging)."""
     if f is None:
@@ -94,6 +108,7 @@ class Worker(WorkController):
     quiet = False
     purge = False
     no_color: bool | None = None
+    _platform_probe: threading.Thread | None = None
 
     def on_before_init(self, quiet: bool = False, **kwargs: Any) -> None:
         self.quiet = quiet
@@ -115,6 +130,8 @@ class Worker(WorkController):
         self._isatty = platforms.isatty(sys.stdout)
         self.colored = self.app.log.colored(
             self.logfile, enabled=not no_color if no_color is not None else no_color)
+        if not self.quiet:  # the banner's platform line, looked up meanwhile
+            self._platform_probe = probe_platform()
 
     def on_init_blueprint(self) -> None:
         self._custom_logging = self.setup_logging()
@@ -210,7 +227,7 @@ class Worker(WorkController):
             conninfo=self.app.connection().as_uri(),
             results=self._results_uri(),
             concurrency=concurrency,
-            platform=safe_str(_platform.platform()),
+            platform=safe_str(self.platform_name()),
             events=events,
             queues=app.amqp.queues.format(indent=0, indent_first=False),
         ).splitlines()
@@ -219,6 +236,13 @@ class Worker(WorkController):
                 art = ARTLINES[i] if i < len(ARTLINES) else ' ' * len(ARTLINES[0])
                 banner[i] = f'{art} {line}'
         return '\n'.join(banner) + '\n'
+
+    def platform_name(self) -> str:
+        """``platform.platform()``, once the look-up started at init has finished."""
+        probe, self._platform_probe = self._platform_probe, None
+        if probe is not None:
+            probe.join()
+        return _platform.platform()
 
     def _results_uri(self) -> str:
         try:

@@ -133,6 +133,43 @@ def test_banner_shows_the_configuration(program: Any) -> None:
     assert 'celery.ping' not in program.extra_info() or program.loglevel <= logging.DEBUG
 
 
+def test_banner_platform_is_looked_up_during_init(app: Any, current_app_restored: None,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """``platform.platform()`` (a ``uname -p`` subprocess) runs in a thread from init on."""
+    import platform
+    import threading
+
+    release = threading.Event()
+    calls = []
+
+    def slow_platform() -> str:
+        calls.append(threading.current_thread().name)
+        release.wait(5)
+        return 'Plan9-4-mips'
+
+    monkeypatch.setattr(platform, 'platform', slow_platform)
+    from celery.app.log import Logging
+    monkeypatch.setattr(Logging, '_setup', True)
+    app.conf.worker_hijack_root_logger = False
+    worker = app.Worker(hostname='probe@host', pool_cls='solo', concurrency=1,
+                        without_mingle=True, without_gossip=True)
+    try:
+        probe = worker._platform_probe
+        assert probe is not None and probe.is_alive()  # still waiting on "uname -p"
+        release.set()
+        assert 'Plan9-4-mips' in worker.startup_info()  # joins the probe first
+        assert not probe.is_alive() and worker._platform_probe is None
+        assert calls[0] == 'platform-probe'
+    finally:
+        release.set()
+        from celery.app import trace
+        trace.reset_worker_optimizations(app)
+
+
+def test_quiet_worker_does_not_probe_the_platform(program: Any) -> None:
+    assert program._platform_probe is None
+
+
 def test_signal_handlers_set_the_shutdown_flags(program: Any,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     from celery.apps import worker as apps_worker
