@@ -22,14 +22,16 @@ How things are measured (the same code for both implementations):
   no-op task (``ignore_result``) while no worker runs: one message is sent
   with ``send_task``, read back raw, and published ``n`` times with fresh
   ids through a bare kombu producer, so filling costs the same on both
-  sides.  Then ``celery worker`` starts.  Executions are counted by the task
+  sides.  Then ``celery worker -P POOL -c 2`` starts (``prefork``,
+  ``solo`` or ``threads``; for ``solo``, ``-c 2`` only sets the prefetch
+  count to 8, as for the others).  Executions are counted by the task
   itself: it appends one byte to a counter file (``O_APPEND``, one
-  ``write`` syscall per task, about a microsecond), so the file size is
-  the number of tasks executed.  The runner polls the size every 2 ms; the
-  rate is ``(n - c0) / (t_end - t0)``, where ``t0`` is when the first
-  executions were seen (``c0`` of them) and ``t_end`` when the size reached
-  ``n``.  Worker start-up is therefore not part of the rate.  At the end
-  the queue must be empty.
+  ``write`` syscall per task, about a microsecond, atomic so pool threads
+  may share it), so the file size is the number of tasks executed.  The
+  runner polls the size every 2 ms; the rate is ``(n - c0) / (t_end -
+  t0)``, where ``t0`` is when the first executions were seen (``c0`` of
+  them) and ``t_end`` when the size reached ``n``.  Worker start-up is
+  therefore not part of the rate.  At the end the queue must be empty.
 * **enqueue** -- ``noop.delay()`` ``n`` times from this one process after
   200 warm-up calls; rate = ``n`` / elapsed.
 * **roundtrip** -- Redis broker and result backend, a prefork ``-c 2``
