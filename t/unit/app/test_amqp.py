@@ -28,14 +28,6 @@ def unique(prefix: str = 'q') -> str:
     return f'{prefix}-{uuid.uuid4().hex[:12]}'
 
 
-@pytest.fixture
-def qname(app):
-    """A fresh default queue name (the memory transport is process-wide)."""
-    name = unique()
-    app.conf.task_default_queue = name
-    return name
-
-
 def read_one(app, name: str, accept=('json',)):
     """Take one raw message off queue ``name`` (or None)."""
     with app.connection_for_write() as conn:

@@ -3,7 +3,6 @@ that keeps channels, the retry wrapper taken only on failure, the cached origin.
 from __future__ import annotations
 
 import os
-import uuid
 from types import SimpleNamespace
 
 import pytest
@@ -12,17 +11,6 @@ from kombu.exceptions import OperationalError
 
 from celery.app import amqp as amqp_module
 from celery.app.amqp import ProducerPool
-
-
-def unique(prefix: str = 'q') -> str:
-    return f'{prefix}-{uuid.uuid4().hex[:12]}'
-
-
-@pytest.fixture
-def qname(app):
-    name = unique()
-    app.conf.task_default_queue = name
-    return name
 
 
 def read_all(app, name: str) -> list:
@@ -110,13 +98,18 @@ class test_RetryOnlyOnError:
             return real(self, body, **kw)
         return calls, publish
 
+    def _watch(self, monkeypatch, producer, fail_first=None):
+        """Patch the spy in as kombu's publish; returns the list of ``retry`` flags seen."""
+        calls, publish = self._spy(producer, fail_first)
+        monkeypatch.setattr(amqp_module, '_KOMBU_PUBLISH', publish)
+        monkeypatch.setattr(Producer, 'publish', publish)
+        return calls
+
     def test_declared_queue_first_try_without_retry_wrapper(self, app, qname, monkeypatch):
         with app.producer_or_acquire() as producer:
             send = app.amqp.send_task_message
             send(producer, 'n', app.amqp.create_task_message('t1', 'n'))  # declares
-            calls, publish = self._spy(producer)
-            monkeypatch.setattr(amqp_module, '_KOMBU_PUBLISH', publish)
-            monkeypatch.setattr(Producer, 'publish', publish)
+            calls = self._watch(monkeypatch, producer)
             send(producer, 'n', app.amqp.create_task_message('t2', 'n'))
         assert calls == [False]
         assert producer.connection.transport_options['max_retries'] == \
@@ -128,9 +121,7 @@ class test_RetryOnlyOnError:
             send = app.amqp.send_task_message
             send(producer, 'n', app.amqp.create_task_message('t1', 'n'))
             error = producer.connection.recoverable_connection_errors[0]('lost')
-            calls, publish = self._spy(producer, fail_first=error)
-            monkeypatch.setattr(amqp_module, '_KOMBU_PUBLISH', publish)
-            monkeypatch.setattr(Producer, 'publish', publish)
+            calls = self._watch(monkeypatch, producer, fail_first=error)
             send(producer, 'n', app.amqp.create_task_message('t2', 'n'))
         assert calls == [False, True]
         assert [m.headers['id'] for m in read_all(app, qname)] == ['t1', 't2']
@@ -139,9 +130,7 @@ class test_RetryOnlyOnError:
         with app.producer_or_acquire() as producer:
             send = app.amqp.send_task_message
             send(producer, 'n', app.amqp.create_task_message('t1', 'n'))
-            calls, publish = self._spy(producer, fail_first=KeyError('nope'))
-            monkeypatch.setattr(amqp_module, '_KOMBU_PUBLISH', publish)
-            monkeypatch.setattr(Producer, 'publish', publish)
+            calls = self._watch(monkeypatch, producer, fail_first=KeyError('nope'))
             with pytest.raises(KeyError):
                 send(producer, 'n', app.amqp.create_task_message('t2', 'n'))
         assert calls == [False]
@@ -152,9 +141,7 @@ class test_RetryOnlyOnError:
             send = app.amqp.send_task_message
             send(producer, 'n', app.amqp.create_task_message('t1', 'n'))
             error = producer.connection.recoverable_connection_errors[0]('lost')
-            calls, publish = self._spy(producer, fail_first=error)
-            monkeypatch.setattr(amqp_module, '_KOMBU_PUBLISH', publish)
-            monkeypatch.setattr(Producer, 'publish', publish)
+            calls = self._watch(monkeypatch, producer, fail_first=error)
             with pytest.raises(OperationalError):
                 send(producer, 'n', app.amqp.create_task_message('t2', 'n'))
         assert calls == [False]
