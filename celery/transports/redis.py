@@ -8,7 +8,8 @@ records each of them as unacked, atomically: a message is always in a
 queue or in ``unacked``, where kombu's ``restore_visible`` finds it after
 the visibility timeout.  When the queues are empty the channel waits with
 ``BLMOVE key key RIGHT RIGHT`` (moves nothing: wakes up when the base key
-of the first queue gets a message) and fetches again; other keys (priority
+of the first queue gets a message), with the next fetch sent in the same
+write so that Redis runs it as soon as the wait ends; other keys (priority
 levels, other queues) are looked at every ``batch_fetch_idle_wait``
 seconds.  ``BLMOVE`` needs Redis >= 6.2: older servers get kombu's stock
 ``BRPOP``, with one warning.
@@ -212,9 +213,9 @@ class Channel(kredis.Channel):
     from_transport_options = kredis.Channel.from_transport_options + (
         'batch_fetch_size', 'batch_fetch_idle_wait')
 
-    #: What is in flight on the consuming connection: (command, queues, acks).
+    #: What is in flight on the consuming connection: (commands, queues, acks, limit).
     _in_flight: tuple | None = None
-    #: The last fetch found nothing: wait before the next one.
+    #: The last fetch left the queues empty: wait before the next one.
     _idle = False
     _sync_client: Any = None
 
@@ -234,38 +235,56 @@ class Channel(kredis.Channel):
             return self._send_wait(queues)
         return self._send_fetch(queues)
 
+    def _fetch_limit(self) -> int:
+        room = self.qos.can_consume_max_estimate()
+        return self.batch_fetch_size if room is None else min(room, self.batch_fetch_size)
+
+    def _fetch_command(self, queues: list, limit: int, acks: list) -> tuple:
+        prefix = self.global_keyprefix
+        keys = [prefix + self._q_for_pri(queue, pri)
+                for pri in self.priority_steps for queue in queues]
+        return (_FETCH, FETCH_SHA, len(keys) + 2, *keys,
+                prefix + self.unacked_key, prefix + self.unacked_index_key,
+                limit, repr(time()), len(queues), *acks)
+
     def _send_fetch(self, queues: list, acks: list | None = None) -> None:
         qos = self.qos
-        room = qos.can_consume_max_estimate()
-        limit = self.batch_fetch_size if room is None else min(room, self.batch_fetch_size)
+        limit = self._fetch_limit()
         if limit <= 0:
             if acks:
                 qos.give_back_acks(acks)
             return
         if acks is None:
             acks = qos.take_acks(MAX_ACKS_PER_FETCH)
-        prefix = self.global_keyprefix
-        keys = [prefix + self._q_for_pri(queue, pri)
-                for pri in self.priority_steps for queue in queues]
-        self._send(_FETCH, queues, acks, FETCH_SHA, len(keys) + 2, *keys,
-                   prefix + self.unacked_key, prefix + self.unacked_index_key,
-                   max(1, int(limit)), repr(time()), len(queues), *acks)
+        self._send((_FETCH,), queues, acks, limit, self._fetch_command(queues, limit, acks))
 
     def _send_wait(self, queues: list) -> None:
+        """Wait for a message, and fetch as soon as the wait ends: one write, one wake-up.
+
+        Redis runs the fetch right after the ``BLMOVE`` returns, on the same
+        connection, so both replies arrive together.  Acks are not carried:
+        the wait may last, and they go out with the next tick instead.
+        """
         key = self.global_keyprefix + queues[0]
         if len(queues) * len(self.priority_steps) > 1:
             timeout = min(self.batch_fetch_idle_wait, self.brpop_timeout or 1)
         else:
             timeout = self.brpop_timeout or 1
-        self._send(_WAIT, queues, (), key, key, 'RIGHT', 'RIGHT', timeout)
+        wait = (_WAIT, key, key, 'RIGHT', 'RIGHT', timeout)
+        limit = self._fetch_limit()
+        if limit <= 0:
+            return self._send((_WAIT,), queues, (), 0, wait)
+        return self._send((_WAIT, _FETCH), queues, (), limit, wait,
+                          self._fetch_command(queues, limit, []))
 
-    def _send(self, command: str, queues: list, acks: Any, *args: Any) -> None:
+    def _send(self, commands: tuple, queues: list, acks: Any, limit: int,
+              *packed: tuple) -> None:
         connection = self.client.connection
         self._in_poll = connection
-        self._in_flight = (command, queues, acks)
+        self._in_flight = (commands, queues, acks, limit)
         self._brpop_sent_at = monotonic()
         try:
-            connection.send_command(command, *args)
+            connection.send_packed_command(connection.pack_commands(packed))
         except BaseException:
             self._in_poll = None
             self._in_flight = None
@@ -276,11 +295,13 @@ class Channel(kredis.Channel):
     def _brpop_read(self, **options: Any) -> bool:
         if not self._batch_fetch or self._in_flight is None:
             return super()._brpop_read(**options)
-        command, queues, acks = self._in_flight
+        commands, queues, acks, limit = self._in_flight
         client = self.client
+        reply = None
         try:
             try:
-                reply = client.parse_response(client.connection, command, **options)
+                for command in commands:  # the wait's reply first, then the fetch's
+                    reply = client.parse_response(client.connection, command, **options)
             except self.connection_errors:
                 client.connection.disconnect()
                 if acks:
@@ -289,6 +310,8 @@ class Channel(kredis.Channel):
             except NoScriptError:
                 reply = None  # the script did not run: load it, fetch again
             except self.ResponseError:
+                if len(commands) > 1:  # a reply may be left unread: start afresh
+                    client.connection.disconnect()
                 if acks:
                     self.qos.give_back_acks(list(acks))
                 raise
@@ -296,27 +319,37 @@ class Channel(kredis.Channel):
             self._in_poll = None
             self._in_flight = None
             self._flush_brpop_reauth()
+        command = commands[-1]
         if reply is None and command == _FETCH:
-            if self._closing:
-                self.qos.give_back_acks(list(acks))
-                raise Empty()
             client.script_load(FETCH_SCRIPT)
-            self._send_fetch(queues, list(acks))
+            self._send_next(self._send_fetch, list(acks))
             raise Empty()
-        if command == _WAIT:  # something arrived, or the wait timed out
+        if command == _WAIT:  # waited with no room to fetch: fetch once there is
             self._idle = False
-            if not self._closing and self.qos.can_consume():
-                self._send_fetch(queues)
+            if self.qos.can_consume():
+                self._send_next(self._send_fetch)
             raise Empty()
         if not reply:
             self._idle = True
-            if not self._closing:
-                self._send_wait(queues)
+            self._send_next(self._send_wait)
             raise Empty()
-        self._idle = False
+        # fewer than asked for: the queues are empty now, so wait next time
+        self._idle = len(reply) < 3 * limit
         if self._deliver_fetched(reply, queues):
             return True
         raise Empty()
+
+    def _send_next(self, send: Any, *args: Any) -> None:
+        """Send the next fetch or wait at once, for the queues consumed *now*.
+
+        The queues of the reply just read may be gone (a consumer cancelled,
+        another added: a control client's reply queue changes per request).
+        """
+        queues = None if self._closing else self._queue_cycle.consume(len(self.active_queues))
+        if queues:
+            send(queues, *args)
+        elif args and args[0]:
+            self.qos.give_back_acks(args[0])
 
     def _deliver_fetched(self, reply: list, queues: list) -> bool:
         """Deliver a fetch's messages as kombu's ``_brpop_read`` does each; True if any was."""

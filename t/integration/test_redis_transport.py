@@ -335,3 +335,26 @@ def test_consumer_killed_right_after_fetch_loses_nothing(client: Any, tmp_path: 
     assert client.hlen('unacked') == 0
     assert sorted(json.loads(base64.b64decode(m['body']))['n'] for m in bodies) == \
         list(range(20))
+
+
+def test_a_new_consumer_on_the_channel_is_fetched_for(client: Any) -> None:
+    # Given a channel that consumed one queue until it was empty (it now waits
+    # on that queue), and then cancelled that consumer
+    first, second = _queue('rt.first'), _queue('rt.second')
+    with _app().connection_for_read() as conn:
+        channel = conn.channel()
+        got: list = []
+        consumer = Consumer(channel, [first], callbacks=[lambda b, m: (got.append(b), m.ack())])
+        consumer.consume()
+        _publish(conn, first, 1)
+        _drain(conn, got, 1)
+        with pytest.raises(TimeoutError):
+            conn.drain_events(timeout=0.3)
+        consumer.cancel()
+        # When another queue is consumed on the same channel (as a control
+        # client does with each request's reply queue) and gets a message
+        with Consumer(channel, [second], callbacks=[lambda b, m: (got.append(b), m.ack())]):
+            _publish(conn, second, 1, start=1)
+            # Then it arrives: the channel fetches for the queues consumed now
+            _drain(conn, got, 2, timeout=2.0)
+    assert [b['n'] for b in got] == [0, 1]
