@@ -40,7 +40,8 @@ How things are measured (the same code for both implementations):
 * **chord** -- Redis broker and backend, prefork ``-c 2`` worker, a 10-task
   warm-up chord, then ``chord(add.s(i, i) for i in range(size))(tsum.s())``
   timed from the call to ``.get()`` returning.
-* **coldstart** -- a task is sent (Redis broker and backend), then ``celery
+* **coldstart** -- a task is sent (Redis broker, or RabbitMQ for
+  ``coldstart-amqp``; Redis backend), then ``celery
   worker -P prefork -c 2`` is spawned; the time from spawning to the task's
   result key appearing in Redis (polled every 2 ms).  Then, after the
   worker has been idle for ``idle_s`` seconds, the resident memory (VmRSS)
@@ -451,9 +452,10 @@ def chord(workdir: str, deadline: float, size: int = 1000, rounds: int = 1,
 
 
 def coldstart(workdir: str, deadline: float, lean: bool = False, idle_s: float = 2.0,
-              pool: str = 'prefork', concurrency: int = 2, profile: str | None = None) -> dict:
+              pool: str = 'prefork', concurrency: int = 2, profile: str | None = None,
+              broker: str = 'redis') -> dict:
     """Spawn-to-first-result of a worker with a task waiting; then its idle RSS."""
-    bench = Bench(workdir, REDIS_URL, REDIS_URL, deadline)
+    bench = Bench(workdir, BROKERS[broker], REDIS_URL, deadline)
     try:
         bench.declare()
         result = bench.tasks.add.delay(1, 2)

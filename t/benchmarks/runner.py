@@ -138,6 +138,10 @@ SCENARIOS: tuple[Scenario, ...] = (
                      False),
               Metric('idle_rss_mb', 'idle RSS, lean flags', 'MB', False)),
              notes='not a row of the issue: start-up without the mingle wait'),
+    Scenario('coldstart-amqp', 'coldstart', {'lean': False, 'broker': 'amqp'}, {},
+             (Metric('startup_s', 'cold start, RabbitMQ broker, prefork -c 2', 's', False),
+              Metric('idle_rss_mb', 'idle RSS, RabbitMQ broker', 'MB', False)),
+             notes='issue #5 row: the same start-up with RabbitMQ as the broker'),
 )
 
 
