@@ -407,6 +407,29 @@ class Signature(dict):
     __class_getitem__ = classmethod(types.GenericAlias)  # Signature[...] in annotations
 
 
+class _Members(Signature):
+    """A workflow whose kwargs hold a list of member signatures (chain, group)."""
+
+    @property
+    def tasks(self) -> list:
+        """The member signatures, in order."""
+        return self['kwargs']['tasks']
+
+    @tasks.setter
+    def tasks(self, value: Any) -> None:
+        self['kwargs']['tasks'] = list(value)
+
+    @property
+    def app(self) -> Celery:
+        """The bound app, else the first member's, else the current one."""
+        if self._app is not None:
+            return self._app
+        tasks = self.tasks
+        return tasks[0].app if tasks else get_current_app()
+
+    def _copy_kwargs(self, kwargs: dict) -> dict:
+        return {**kwargs, 'tasks': [t.clone() for t in kwargs['tasks']]}
+
 def signature(varies: Any, *args: Any, **kwargs: Any) -> Signature:
     """Create a signature from a task, a task name, a dict or another signature.
 

@@ -12,8 +12,7 @@ from collections import deque
 from functools import reduce
 from typing import TYPE_CHECKING, Any
 
-from celery._state import get_current_app
-from celery.canvas._base import Signature, maybe_signature
+from celery.canvas._base import Signature, _Members, maybe_signature
 from celery.canvas._chord import chord, strip_header_chords
 from celery.canvas._group import _is_empty_group, as_member, group, maybe_unroll_group
 from celery.utils.functional import is_list, maybe_list
@@ -49,7 +48,7 @@ def _led_by_task(body: Any) -> bool:
 
 
 @Signature.register_type(name='chain')
-class _chain(Signature):
+class _chain(_Members):
     """A chain as written: its tasks are kept as given (see :class:`chain`)."""
 
     __module__ = 'celery.canvas'
@@ -84,25 +83,6 @@ class _chain(Signature):
         super().__init__('celery.chain', (), {'tasks': members}, **options)
         self._use_link = use_link
         self.subtask_type = 'chain'
-
-    @property
-    def tasks(self) -> list:
-        """The steps, in order."""
-        return self['kwargs']['tasks']
-
-    @tasks.setter
-    def tasks(self, value: Any) -> None:
-        self['kwargs']['tasks'] = list(value)
-
-    @property
-    def app(self) -> Celery:
-        if self._app is not None:
-            return self._app
-        tasks = self.tasks
-        return tasks[0].app if tasks else get_current_app()
-
-    def _copy_kwargs(self, kwargs: dict) -> dict:
-        return {**kwargs, 'tasks': [t.clone() for t in kwargs['tasks']]}
 
     def _rebuild(self, args: tuple, kwargs: dict, options: dict) -> Signature:
         sig = type(self)._raw(kwargs['tasks'], app=self._app, **options)

@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
-from celery._state import get_current_app
-from celery.canvas._base import Signature, maybe_signature, signature
+from celery.canvas._base import Signature, _Members, maybe_signature, signature
 from celery.utils.uuid import uuid
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -71,7 +70,7 @@ def _countdowns(start: float, stop: float | None, step: float) -> Iterator[float
 
 
 @Signature.register_type()
-class group(Signature):
+class group(_Members):
     """Signatures applied in parallel; calling it returns a :class:`GroupResult`.
 
     Arguments:
@@ -109,27 +108,8 @@ class group(Signature):
         super().__init__('celery.group', (), {'tasks': members}, **options)
         self.subtask_type = 'group'
 
-    @property
-    def tasks(self) -> list:
-        """The member signatures."""
-        return self['kwargs']['tasks']
-
-    @tasks.setter
-    def tasks(self, value: Iterable) -> None:
-        self['kwargs']['tasks'] = list(value)
-
-    @property
-    def app(self) -> Celery:
-        if self._app is not None:
-            return self._app
-        tasks = self.tasks
-        return tasks[0].app if tasks else get_current_app()
-
     def __len__(self) -> int:
         return len(self.tasks)
-
-    def _copy_kwargs(self, kwargs: dict) -> dict:
-        return {**kwargs, 'tasks': [t.clone() for t in kwargs['tasks']]}
 
     def __call__(self, *partial_args: Any, **options: Any) -> Any:
         return self.apply_async(partial_args, **options)
