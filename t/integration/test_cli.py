@@ -13,12 +13,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+
+from t.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -95,15 +96,6 @@ class Project:
         return '\n'.join(f'--- {p.name}\n{p.read_text()}' for p in sorted(log.iterdir()))
 
 
-def wait_for(predicate, timeout: float, interval: float = 0.5) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
-
-
 @pytest.fixture
 def project(tmp_path: Path, redis_url: str) -> Iterator[Project]:
     proj = Project(tmp_path, redis_url)
@@ -121,7 +113,7 @@ def start_workers(project: Project, count: int) -> None:
         assert f'> {node}: OK' in result.stdout
     # a detached worker writes its pid file just after multi returns; wait for
     # them so that the clean-up can always find the workers
-    assert wait_for(lambda: len(project.pidfiles()) == count, timeout=30), project.logs()
+    wait_for(lambda: len(project.pidfiles()) == count, timeout=30, detail=project.logs)
 
 
 def online_nodes(project: Project) -> set[str]:
@@ -136,8 +128,7 @@ class Test_cli_with_workers:
         start_workers(project, 3)
         expected = set(project.nodes(3))
         # Then status sees all of them
-        assert wait_for(lambda: online_nodes(project) >= expected, timeout=60), \
-            project.logs()
+        wait_for(lambda: online_nodes(project) >= expected, timeout=60, detail=project.logs)
         assert len(project.pidfiles()) == 3
         pids = [int(p.read_text()) for p in project.pidfiles()]
 

@@ -14,12 +14,14 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
+
+from t.waiting import wait_for
+
 
 pytestmark = pytest.mark.integration
 
@@ -51,16 +53,6 @@ PROJECT = textwrap.dedent('''
     def add(x, y):
         return x + y
 ''')
-
-
-def poll(predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.1) -> Any:
-    """Return the first true value of ``predicate()`` (None after ``timeout``)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 class Cluster:
@@ -116,7 +108,7 @@ class Cluster:
                     pytest.fail(f'worker {name} exited early:\n{self.log(name)}')
             replies = self.inspect(timeout=0.5).ping() or {}
             return all(name in replies for name in names)
-        assert poll(online, timeout), 'workers did not come online'
+        wait_for(online, timeout, what='the workers to come online')
 
     def inspect(self, *names: str, timeout: float = 2.0) -> Any:
         return self.app.control.inspect(destination=list(names) or None, timeout=timeout)
@@ -190,7 +182,7 @@ def test_active_scheduled_reserved_and_query_task(cluster):
     later = sleep.clone(args=(0,)).apply_async(queue=q1, countdown=120)
     inspect = cluster.inspect(cluster.w1)
     try:
-        active = poll(lambda: single(inspect.active(), cluster.w1))
+        active = wait_for(lambda: single(inspect.active(), cluster.w1))
         assert [t['id'] for t in active] == [long.id]
         info = active[0]
         assert info['name'] == 'ctlproj.sleep'
@@ -199,10 +191,10 @@ def test_active_scheduled_reserved_and_query_task(cluster):
         assert isinstance(info['worker_pid'], int)
         assert info['delivery_info']['routing_key'] == q1
 
-        reserved = poll(lambda: single(inspect.reserved(), cluster.w1))
+        reserved = wait_for(lambda: single(inspect.reserved(), cluster.w1))
         assert [t['id'] for t in reserved] == [waiting.id]
 
-        scheduled = poll(lambda: single(inspect.scheduled(), cluster.w1))
+        scheduled = wait_for(lambda: single(inspect.scheduled(), cluster.w1))
         assert [t['request']['id'] for t in scheduled] == [later.id]
         assert isinstance(scheduled[0]['eta'], str) and 'priority' in scheduled[0]
 
@@ -214,7 +206,7 @@ def test_active_scheduled_reserved_and_query_task(cluster):
     finally:
         cluster.app.control.revoke([long.id, waiting.id, later.id], terminate=True,
                                    signal='SIGKILL', destination=[cluster.w1])
-    assert poll(lambda: single(inspect.active(), cluster.w1) == [])
+    assert wait_for(lambda: single(inspect.active(), cluster.w1) == [])
 
 
 def test_registered_stats_queues_conf_clock_report(cluster):
@@ -253,7 +245,7 @@ def test_revoked_lists_revoked_ids(cluster):
     # the revoked task is skipped when it arrives
     result = cluster.app.signature('ctlproj.add', (1, 2)).apply_async(
         task_id=task_id, queue=cluster.queue('w2'))
-    assert poll(lambda: result.state == 'REVOKED', timeout=20)
+    assert wait_for(lambda: result.state == 'REVOKED', timeout=20)
 
 
 # -- control ---------------------------------------------------------------------
@@ -263,16 +255,16 @@ def test_revoke_with_terminate_kills_the_running_task(cluster):
     result = cluster.app.signature('ctlproj.sleep', (60,)).apply_async(
         queue=cluster.queue('w2'))
     inspect = cluster.inspect(cluster.w2)
-    assert poll(lambda: single(inspect.active(), cluster.w2))
+    assert wait_for(lambda: single(inspect.active(), cluster.w2))
     pid_before = single(inspect.stats(), cluster.w2)['pool']['processes']
     replies = cluster.app.control.terminate(result.id, signal='SIGKILL', reply=True,
                                             destination=[cluster.w2])
     assert replies == [{cluster.w2: {'ok': f'terminate: {result.id}'}}]
-    assert poll(lambda: single(inspect.active(), cluster.w2) == [])
-    assert poll(lambda: result.state == 'REVOKED', timeout=20)
+    assert wait_for(lambda: single(inspect.active(), cluster.w2) == [])
+    assert wait_for(lambda: result.state == 'REVOKED', timeout=20)
     assert result.id in single(inspect.revoked(), cluster.w2)
     # the pool replaced its child and the worker is still answering
-    assert poll(lambda: single(inspect.stats(), cluster.w2)['pool']['processes']
+    assert wait_for(lambda: single(inspect.stats(), cluster.w2)['pool']['processes']
                 not in ([], pid_before))
     assert inspect.ping() == {cluster.w2: {'ok': 'pong'}}
 
@@ -284,10 +276,10 @@ def test_pool_grow_and_shrink(cluster):
         return len(single(inspect.stats(), cluster.w1)['pool']['processes'])
     assert cluster.app.control.pool_grow(2, reply=True, destination=[cluster.w1]) == [
         {cluster.w1: {'ok': 'pool will grow'}}]
-    assert poll(lambda: processes() == 3)
+    assert wait_for(lambda: processes() == 3)
     assert cluster.app.control.pool_shrink(2, reply=True, destination=[cluster.w1]) == [
         {cluster.w1: {'ok': 'pool will shrink'}}]
-    assert poll(lambda: processes() == 1)
+    assert wait_for(lambda: processes() == 1)
 
 
 def test_rate_limit(cluster):
@@ -313,7 +305,7 @@ def test_time_limit_applies_to_new_tasks(cluster):
     try:
         result = cluster.app.signature('ctlproj.sleep', (30,)).apply_async(
             queue=cluster.queue('w2'))
-        assert poll(lambda: result.state == 'FAILURE', timeout=30)
+        assert wait_for(lambda: result.state == 'FAILURE', timeout=30)
         assert type(result.result).__name__ in ('SoftTimeLimitExceeded', 'TimeLimitExceeded')
     finally:
         control.time_limit('ctlproj.sleep', soft=None, hard=None, reply=True,
@@ -328,13 +320,13 @@ def test_add_and_cancel_consumer(cluster):
     inspect = cluster.inspect(cluster.w1)
     assert control.add_consumer(extra, reply=True, destination=[cluster.w1]) == [
         {cluster.w1: {'ok': f'add consumer {extra}'}}]
-    assert poll(lambda: extra in {q['name'] for q in single(inspect.active_queues(),
+    assert wait_for(lambda: extra in {q['name'] for q in single(inspect.active_queues(),
                                                            cluster.w1)})
     result = cluster.app.signature('ctlproj.add', (2, 3)).apply_async(queue=extra)
     assert result.get(timeout=30) == 5
     assert control.cancel_consumer(extra, reply=True, destination=[cluster.w1]) == [
         {cluster.w1: {'ok': f'no longer consuming from {extra}'}}]
-    assert poll(lambda: extra not in {q['name'] for q in single(inspect.active_queues(),
+    assert wait_for(lambda: extra not in {q['name'] for q in single(inspect.active_queues(),
                                                                cluster.w1)})
 
 
@@ -360,10 +352,10 @@ def test_shutdown_is_warm(cluster):
     cluster.wait_online(name)
     result = cluster.app.signature('ctlproj.sleep', (2,)).apply_async(
         queue=cluster.queue('w3'))
-    assert poll(lambda: single(cluster.inspect(name).active(), name))
+    assert wait_for(lambda: single(cluster.inspect(name).active(), name))
     cluster.app.control.shutdown(destination=[name])
     proc = cluster.procs[name]
-    assert poll(lambda: proc.poll() is not None, timeout=60), cluster.log(name)
+    wait_for(lambda: proc.poll() is not None, timeout=60, detail=lambda: cluster.log(name))
     assert proc.returncode == 0, cluster.log(name)
     assert result.get(timeout=10) == 2  # the running task was finished first
     assert cluster.inspect(name, timeout=0.5).ping() is None

@@ -13,12 +13,14 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
+
+from t.waiting import wait_for
+
 
 pytestmark = pytest.mark.integration
 
@@ -54,15 +56,6 @@ PROJECT = textwrap.dedent('''
             raise self.retry(exc=ValueError('try again'))
         return 'second time lucky'
 ''')
-
-
-def poll(predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 class Monitor:
@@ -181,7 +174,7 @@ def test_worker_and_task_events_into_state(project):
         name, proc, log = project.worker()
 
         # worker-online, then heartbeats
-        assert poll(lambda: monitor.of('worker-online', hostname=name), 60), log.read_text()
+        wait_for(lambda: monitor.of('worker-online', hostname=name), 60, detail=log.read_text)
         online = monitor.of('worker-online', hostname=name)[0]
         assert online['sw_ident'] == 'py-celery'
         assert online['sw_ver'] and online['sw_sys']
@@ -189,7 +182,7 @@ def test_worker_and_task_events_into_state(project):
         for field in ('timestamp', 'utcoffset', 'pid', 'clock', 'local_received'):
             assert field in online
         assert online['pid'] == proc.pid
-        assert poll(lambda: monitor.of('worker-heartbeat', hostname=name), 30)
+        assert wait_for(lambda: monitor.of('worker-heartbeat', hostname=name), 30)
         beat = monitor.of('worker-heartbeat', hostname=name)[0]
         assert {'active', 'processed', 'loadavg', 'freq'} <= set(beat)
         worker = monitor.state.workers[name]
@@ -198,7 +191,7 @@ def test_worker_and_task_events_into_state(project):
         # a task that succeeds
         result = project.app.signature('evproj.add', (2, 2)).apply_async()
         assert result.get(timeout=30) == 4
-        assert poll(lambda: 'task-succeeded' in monitor.types_for(result.id))
+        assert wait_for(lambda: 'task-succeeded' in monitor.types_for(result.id))
         types = monitor.types_for(result.id)
         assert sorted(types) == sorted([
             'task-sent', 'task-received', 'task-started', 'task-succeeded'])
@@ -222,14 +215,14 @@ def test_worker_and_task_events_into_state(project):
 
         # a task that fails, and one that retries
         failing = project.app.signature('evproj.fail').apply_async()
-        assert poll(lambda: 'task-failed' in monitor.types_for(failing.id))
+        assert wait_for(lambda: 'task-failed' in monitor.types_for(failing.id))
         failed = monitor.of('task-failed', uuid=failing.id)[0]
         assert 'KeyError' in failed['exception'] and 'Traceback' in failed['traceback']
         assert monitor.state.tasks[failing.id].state == 'FAILURE'
 
         flaky = project.app.signature('evproj.flaky').apply_async()
         assert flaky.get(timeout=30) == 'second time lucky'
-        assert poll(lambda: monitor.types_for(flaky.id).count('task-succeeded'))
+        assert wait_for(lambda: monitor.types_for(flaky.id).count('task-succeeded'))
         assert 'task-retried' in monitor.types_for(flaky.id)
         assert monitor.state.tasks[flaky.id].state == 'SUCCESS'
 
@@ -237,7 +230,7 @@ def test_worker_and_task_events_into_state(project):
         revoked_id = str(uuid.uuid4())
         project.app.control.revoke(revoked_id)
         project.app.signature('evproj.add', (1, 1)).apply_async(task_id=revoked_id)
-        assert poll(lambda: monitor.of('task-revoked', uuid=revoked_id))
+        assert wait_for(lambda: monitor.of('task-revoked', uuid=revoked_id))
         revoked = monitor.of('task-revoked', uuid=revoked_id)[0]
         assert revoked['terminated'] is False and revoked['expired'] is False
         assert monitor.state.tasks[revoked_id].state == 'REVOKED'
@@ -248,8 +241,8 @@ def test_worker_and_task_events_into_state(project):
         # the worker goes offline on shutdown
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0, log.read_text()
-        assert poll(lambda: monitor.of('worker-offline', hostname=name))
-        assert poll(lambda: name not in monitor.state.workers)
+        assert wait_for(lambda: monitor.of('worker-offline', hostname=name))
+        assert wait_for(lambda: name not in monitor.state.workers)
     finally:
         monitor.stop()
 
@@ -257,17 +250,17 @@ def test_worker_and_task_events_into_state(project):
 def test_celery_events_dump(project):
     dumper, out = project.start('events', '--dump', log='dump.log')
     try:
-        assert poll(lambda: '-> evdump: starting capture...' in out.read_text()), \
-            out.read_text()
+        wait_for(lambda: '-> evdump: starting capture...' in out.read_text(),
+                 detail=out.read_text)
         name, worker, log = project.worker()
-        assert poll(lambda: f'{name} [' in out.read_text(), 60), out.read_text()
+        wait_for(lambda: f'{name} [' in out.read_text(), 60, detail=out.read_text)
         result = project.app.signature('evproj.add', (3, 4)).apply_async()
         assert result.get(timeout=30) == 7
 
         def lines() -> list[str]:
             return [line for line in out.read_text().splitlines() if result.id in line]
-        assert poll(lambda: any('task succeeded' in line for line in lines())), \
-            out.read_text()
+        wait_for(lambda: any('task succeeded' in line for line in lines()),
+                 detail=out.read_text)
         text = out.read_text()
         assert f'{name} [' in text and '] started: ' in text
         assert ('] task received: evproj.add(%s) args=(3, 4) kwargs={} ' % result.id) in text

@@ -28,18 +28,19 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import celery_venv  # noqa: E402
 
+from t.waiting import wait_for  # noqa: E402
+
 __all__ = (
     'SIDES', 'OTHER', 'PROJECT_PYTHON', 'ZONE', 'ZONE_UTCOFFSET', 'Proc', 'Driver',
-    'DriverError', 'Fleet', 'wait_until', 'free_port',
+    'DriverError', 'Fleet', 'free_port',
 )
 
 #: The two packages of a mixed fleet.
@@ -56,23 +57,6 @@ ZONE_UTCOFFSET = -5.5
 
 _LIVE: set[Proc] = set()
 
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str,
-               interval: float = 0.05, on_fail: Callable[[], str] | None = None) -> Any:
-    """Poll ``predicate`` until it returns something true; return that value.
-
-    Raises :class:`AssertionError` naming ``what`` (plus ``on_fail()``, e.g. a
-    log tail) when ``timeout`` seconds pass first.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            detail = on_fail() if on_fail else ''
-            raise AssertionError(f'timed out after {timeout}s waiting for {what}\n{detail}')
-        time.sleep(interval)
 
 
 def free_port() -> int:
@@ -129,7 +113,7 @@ class Proc:
                     f'{self.name} exited ({self.popen.returncode}) before logging '
                     f'{pattern!r}\n{self.tail()}')
             return regex.search(self.text())
-        return wait_until(seen, timeout, f'{self.name} to log {pattern!r}', on_fail=self.tail)
+        return wait_for(seen, timeout, what=f'{self.name} to log {pattern!r}', detail=self.tail)
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM (a warm shutdown), then SIGKILL the whole group after ``timeout``."""
@@ -530,8 +514,8 @@ class Fleet:
 
     def wait_records(self, tag: str, count: int = 1, timeout: float = 20.0) -> list:
         """Wait until ``tag`` holds at least ``count`` records; return them."""
-        return wait_until(lambda: (lambda v: v if len(v) >= count else None)(self.read(tag)),
-                          timeout, f'{count} record(s) under {tag!r}', on_fail=self.logs)
+        return wait_for(lambda: (lambda v: v if len(v) >= count else None)(self.read(tag)),
+                        timeout, what=f'{count} record(s) under {tag!r}', detail=self.logs)
 
     def backend_keys(self, task_ids: Iterable[str]) -> list[str]:
         """Which of ``task_ids`` have a result record in the Redis backend."""

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
-from _fleet import OTHER, Fleet, wait_until
+from _fleet import OTHER, Fleet
+
+from t.waiting import wait_for
 
 pytestmark = pytest.mark.interop
 
@@ -190,4 +192,4 @@ def test_workers_outlive_bad_calls(call):
         out = app.send_task('mx.%s.add' % spec['worker'], (20, 22)).get(timeout=15)
     ''')
     assert out == 42
-    assert wait_until(call.fleet.workers[call.worker].alive, 1, 'the worker to be alive')
+    assert wait_for(call.fleet.workers[call.worker].alive, 1, what='the worker to be alive')

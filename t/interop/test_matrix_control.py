@@ -18,7 +18,9 @@ from typing import Any, Iterator
 
 import pytest
 
-from _fleet import OTHER, SIDES, ZONE_UTCOFFSET, Fleet, Proc, free_port, wait_until
+from _fleet import OTHER, SIDES, ZONE_UTCOFFSET, Fleet, Proc, free_port
+
+from t.waiting import wait_for
 
 pytestmark = pytest.mark.interop
 
@@ -148,7 +150,7 @@ def test_worker_shutdown(mx_fleet, worker, how):
             assert done.returncode == 69, (done.stdout, done.stderr)
         else:
             os.killpg(proc.pid, signal.SIGTERM)
-        wait_until(lambda: not proc.alive(), 15, f'{node} to exit', on_fail=proc.tail)
+        wait_for(lambda: not proc.alive(), 15, what=f'{node} to exit', detail=proc.tail)
         assert proc.popen.returncode == 0, proc.tail()
     finally:
         proc.stop()
@@ -284,8 +286,8 @@ def test_flower_api_workers(mx_fleet, flower, worker):
 @pytest.mark.parametrize('worker', SIDES)
 def test_flower_api_tasks(mx_fleet, flower, worker):
     node = mx_fleet.nodes[worker]
-    wait_until(lambda: flower.get('/api/workers?status=1').get(node), 20,
-               f'Flower to see {node} alive through its events', on_fail=flower.proc.tail)
+    wait_for(lambda: flower.get('/api/workers?status=1').get(node), 20,
+             what=f'Flower to see {node} alive through its events', detail=flower.proc.tail)
     sent = time.time()
     task_id = mx_fleet.clients['ours'].run('''
         r = app.send_task('mx.%s.add' % spec['worker'], (3, 4))
@@ -296,8 +298,8 @@ def test_flower_api_tasks(mx_fleet, flower, worker):
     def succeeded() -> Any:
         task = flower.get(f'/api/tasks?workername={node}').get(task_id)
         return task if task and task['state'] == 'SUCCESS' else None
-    task = wait_until(succeeded, 15, f'Flower to show {task_id} succeeded',
-                      on_fail=flower.proc.tail)
+    task = wait_for(succeeded, 15, what=f'Flower to show {task_id} succeeded',
+                    detail=flower.proc.tail)
     assert (task['name'], task['args'], task['kwargs'], task['result'], task['worker']) == (
         f'mx.{worker}.add', '(3, 4)', '{}', '7', node)
     assert task['received'] <= task['started'] <= task['succeeded'] and task['runtime'] > 0

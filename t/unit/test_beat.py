@@ -20,6 +20,8 @@ from celery.beat import (BeatLazyFunc, EmbeddedService, PersistentScheduler,
                          ScheduleEntry, Scheduler, SchedulingError, Service)
 from celery.exceptions import ImproperlyConfigured
 from celery.schedules import crontab, schedule
+from t.waiting import wait_for
+
 
 UTC = dt_timezone.utc
 
@@ -55,15 +57,6 @@ def drain(app, queue_name, timeout=1.0):
         finally:
             q.close()
     return out
-
-
-def wait_for(predicate, timeout=10.0, interval=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
 
 
 def make_scheduler(app, entries=None, cls=Scheduler, **kwargs):

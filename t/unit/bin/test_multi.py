@@ -10,12 +10,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from celery.bin.multi import MultiTool
 from celery.utils.nodenames import gethostname
+from t.waiting import wait_for
 
 FAKE_WORKER = r'''
 import os, signal, sys
@@ -45,15 +45,6 @@ os.rename(pidfile + '.tmp', pidfile)
 while True:
     signal.pause()
 '''
-
-
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def read_pid(path):

@@ -11,14 +11,7 @@ import pytest
 from celery.utils.threads import (Local, LocalManager, LocalStack, _LocalStack,
                                   bgThread, default_socket_timeout, get_ident,
                                   release_local)
-
-
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError('condition not met in time')
-        time.sleep(0.001)
+from t.waiting import wait_for
 
 
 def run_in_thread(fun):
