@@ -166,7 +166,9 @@ class Celery:
         self.loader_cls = loader or self._get_default_loader()
         self.log_cls = log or self.log_cls
         self.control_cls = control or self.control_cls
-        self._custom_task_cls_used = bool(task_cls) or 'Task' in type(self).__dict__
+        # custom: given here, set on a subclass, or a subclass's own ``Task``
+        self._custom_task_cls_used = (bool(task_cls or self.task_cls)
+                                      or type(self).Task is not Celery.Task)
         self.task_cls = task_cls or self.task_cls
         self.set_as_current = set_as_current
         self.registry_cls = symbol_by_name(self.registry_cls)

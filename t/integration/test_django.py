@@ -151,3 +151,46 @@ def test_settings_and_discovery(project_env):
                             'proj.celery.debug_task']
     assert out['fixups'] == ['DjangoFixup']
     assert out['now_aware'] is True
+
+
+def test_on_commit_sends_only_after_the_transaction_commits(worker, project_env):
+    # Given: the project's tasks, with their sends recorded
+    out = client(project_env, '''
+        from django.db import transaction
+        from celery.contrib.django.task import DjangoTask
+        from celery.utils import uuid
+        from demoapp.models import Widget
+        from demoapp.tasks import widget_names
+
+        sent = []
+        send = widget_names.apply_async
+        widget_names.apply_async = lambda *a, **kw: sent.append(kw.get('task_id')) or send(*a, **kw)
+        committed, rolled_back = uuid(), uuid()
+        # When: one transaction commits and one rolls back
+        with transaction.atomic():
+            Widget.objects.create(name='committed')
+            widget_names.apply_async_on_commit(task_id=committed)
+            sent_inside = list(sent)
+        try:
+            with transaction.atomic():
+                Widget.objects.create(name='rolled back')
+                widget_names.apply_async_on_commit(task_id=rolled_back)
+                raise RuntimeError('roll back')
+        except RuntimeError:
+            pass
+        sent_after = list(sent)
+        widget_names.delay_on_commit()
+        print(json.dumps({
+            'task_class': isinstance(widget_names, DjangoTask),
+            'sent_inside': sent_inside,
+            'sent_after': sent_after,
+            'sent_outside_a_transaction': len(sent) - len(sent_after),
+            'names': widget_names.AsyncResult(committed).get(timeout=30),
+        }))
+    ''')
+    # Then: only the committed send left, after the commit, and its task saw the row
+    assert out['task_class'] is True
+    assert out['sent_inside'] == []
+    assert out['sent_after'] == [out['sent_after'][0]] and out['sent_after'][0]
+    assert out['sent_outside_a_transaction'] == 1
+    assert out['names'] == ['committed']

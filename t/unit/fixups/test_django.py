@@ -107,6 +107,28 @@ class test_fixup:
             app.close()
 
 
+    def test_django_task_is_the_task_class_unless_the_app_has_its_own(
+            self, settings_env, monkeypatch):
+        from celery import Celery, Task
+        from celery.contrib.django.task import DjangoTask
+        monkeypatch.setattr(sys, 'path', list(sys.path))
+
+        class Own(Task):
+            pass
+
+        class OwnTaskApp(Celery):
+            Task = Own
+
+        apps = [Celery('plain', set_as_current=False),
+                Celery('given', set_as_current=False, task_cls=Own),
+                OwnTaskApp('subclass', set_as_current=False)]
+        try:
+            assert [issubclass(a.Task, DjangoTask) for a in apps] == [True, False, False]
+            assert issubclass(apps[1].Task, Own)
+        finally:
+            for a in apps:
+                a.close()
+
 class test_DjangoFixup:
 
     def test_becomes_default_app_if_none(self, app, current_app_restored, monkeypatch):

@@ -1,0 +1,1 @@
+"""Django integration that needs Django itself (see :mod:`celery.fixups.django`)."""
