@@ -1,4 +1,4 @@
-"""Machinery of the reliability suite: workers, private servers, a cuttable proxy, the ledger.
+"""Machinery of the reliability suite: workers, private servers, the ledger.
 
 Everything here runs in the test process.  Workers are real
 ``python -m celery worker`` subprocesses, each in its own session (so
@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 import uuid
 from collections import Counter
@@ -27,10 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from t.waiting import wait_for
+
 __all__ = (
     'REPO', 'TASKS', 'wait_for', 'free_port', 'Ledger', 'WorkerProcess', 'RedisServer',
-    'TcpProxy', 'Figures', 'FIGURES', 'children_of', 'group_pids', 'rss_kb', 'fd_count',
-    'zombies_in_group', 'publish', 'client_app', 'tcp_sockets_to',
+    'RabbitNode', 'rabbitmq_scripts', 'Figures', 'FIGURES', 'children_of', 'group_pids',
+    'rss_kb', 'fd_count', 'zombies_in_group', 'publish', 'client_app', 'tcp_sockets_to',
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -120,19 +120,6 @@ def late_hang_once(self, seconds=30):
     _record('D', self.request.id)
 '''
 
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05,
-             what: str = 'condition', detail: Callable[[], str] | None = None) -> Any:
-    """Poll ``predicate`` until it returns a true value; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            extra = f'\n{detail()}' if detail is not None else ''
-            raise AssertionError(f'timed out after {timeout}s waiting for {what}{extra}')
-        time.sleep(interval)
 
 
 def free_port() -> int:
@@ -483,136 +470,138 @@ class RedisServer:
         self.restarts += 1
 
 
-class TcpProxy:
-    """A loopback TCP proxy to ``target`` that can be cut (a broker outage) and restored.
+def rabbitmq_scripts() -> tuple[str, str] | None:
+    """``(rabbitmq-server, rabbitmqctl)`` to run directly, or None if RabbitMQ is not installed.
 
-    :meth:`cut` resets every connection (RST, buffered bytes are dropped)
-    and stops listening, as a broker that dies would; :meth:`restore`
-    listens again on the same port.  One thread does all the work.
+    Debian's ``/usr/sbin`` wrappers switch to the ``rabbitmq`` user through
+    ``su`` (so the node's files would have to belong to that user, and the
+    node would leave the test's process group); the scripts they wrap run as
+    any user, with everything in the node's own folder.
+    """
+    for folder in ('/usr/lib/rabbitmq/bin', os.path.dirname(os.path.realpath(
+            shutil.which('rabbitmq-server') or '/nonexistent/rabbitmq-server'))):
+        server, ctl = os.path.join(folder, 'rabbitmq-server'), os.path.join(folder, 'rabbitmqctl')
+        if os.access(server, os.X_OK) and os.access(ctl, os.X_OK):
+            return server, ctl
+    return None
+
+
+class RabbitNode:
+    """A private RabbitMQ node on free loopback ports, restartable in place.
+
+    Its database, logs, configuration and Erlang cookie (``HOME``) all live
+    in ``folder``; the node has a name of its own and registers with the
+    machine's ``epmd``, next to the shared node, which it never touches.
+    Durable queues and persistent messages survive :meth:`stop` and
+    :meth:`kill` alike: the node confirms such a message once it is on disk.
     """
 
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
+    def __init__(self, folder: Path) -> None:
+        scripts = rabbitmq_scripts()
+        assert scripts, 'RabbitMQ is not installed (rabbitmq-server, rabbitmqctl)'
+        self.server, self.ctl = scripts
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        self.cuts = 0
-        self.connections_made = 0
-        self._sel = selectors.DefaultSelector()
-        self._peers: dict[socket.socket, socket.socket] = {}
-        self._listener: socket.socket | None = None
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._sel.register(self._wake_r, selectors.EVENT_READ, 'wake')
-        self._commands: list[tuple[str, threading.Event]] = []
-        self._lock = threading.Lock()
-        self._stopped = False
-        self._listen()
-        self._thread = threading.Thread(target=self._run, name='rel-proxy', daemon=True)
-        self._thread.start()
+        self.dist_port = self.port
+        while self.dist_port == self.port:
+            self.dist_port = free_port()
+        self.name = f'rel-{uuid.uuid4().hex[:10]}@localhost'
+        self.proc: subprocess.Popen | None = None
+        self.beam_pid: int | None = None
+        self.log = folder / 'node.log'
+        (folder / 'rabbitmq.conf').write_text(
+            f'listeners.tcp.local = 127.0.0.1:{self.port}\nloopback_users = none\n')
+        (folder / 'enabled_plugins').write_text('[].\n')
+        self.env = dict(
+            os.environ, HOME=str(folder), RABBITMQ_NODENAME=self.name,
+            RABBITMQ_NODE_PORT=str(self.port), RABBITMQ_DIST_PORT=str(self.dist_port),
+            RABBITMQ_MNESIA_BASE=str(folder / 'mnesia'), RABBITMQ_LOG_BASE=str(folder / 'log'),
+            RABBITMQ_CONFIG_FILE=str(folder / 'rabbitmq.conf'),
+            RABBITMQ_ENABLED_PLUGINS_FILE=str(folder / 'enabled_plugins'),
+            RABBITMQ_PID_FILE=str(folder / 'pid'))
 
-    def url(self, user: str = 'guest', password: str = 'guest', vhost: str = '/') -> str:
-        return f'amqp://{user}:{password}@127.0.0.1:{self.port}/{vhost}'
+    def url(self) -> str:
+        return f'amqp://guest:guest@127.0.0.1:{self.port}//'
 
-    def _listen(self) -> None:
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(('127.0.0.1', self.port))
-        sock.listen(64)
-        sock.setblocking(False)
-        self._listener = sock
-        self._sel.register(sock, selectors.EVENT_READ, 'accept')
+    def start(self, timeout: float = 120.0) -> RabbitNode:
+        """Boot the node (foreground, own session); return once it serves AMQP."""
+        self.beam_pid = None
+        (self.folder / 'pid').unlink(missing_ok=True)  # a killed node leaves it behind
+        with open(self.log, 'ab') as fh:
+            self.proc = subprocess.Popen([self.server], cwd=self.folder, env=self.env,
+                                         stdin=subprocess.DEVNULL, stdout=fh,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for(self._serves_amqp, timeout=timeout, interval=0.2,
+                 what=f'RabbitMQ node {self.name} on {self.port}', detail=self.tail)
+        self.beam_pid = self._pid_from_file()
+        return self
 
-    def _command(self, name: str) -> None:
-        done = threading.Event()
-        with self._lock:
-            self._commands.append((name, done))
-        self._wake_w.send(b'x')
-        assert done.wait(10), f'proxy did not {name}'
+    def _pid_from_file(self) -> int | None:
+        try:
+            return int((self.folder / 'pid').read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
 
-    def cut(self) -> None:
-        self._command('cut')
+    def _serves_amqp(self) -> bool:
+        """True once an AMQP connection opens (the port listens a little earlier)."""
+        import amqp
+        assert self.proc is not None and self.proc.poll() is None, \
+            f'RabbitMQ node {self.name} exited\n{self.tail()}'
+        try:
+            conn = amqp.Connection(f'127.0.0.1:{self.port}', userid='guest', password='guest',
+                                   connect_timeout=2)
+            conn.connect()
+        except Exception:
+            return False
+        conn.close()
+        return True
 
-    def restore(self) -> None:
-        self._command('restore')
+    def tail(self, size: int = 3000) -> str:
+        """The end of the node's console output and of its log file."""
+        parts = [self.log] + sorted((self.folder / 'log').glob('*.log'))
+        return '\n'.join(f'--- {path.name} (tail) ---\n{path.read_text(errors="replace")[-size:]}'
+                         for path in parts if path.exists())
 
-    def close(self) -> None:
-        self._command('close')
-        self._thread.join(10)
+    def queue_depth(self, queue: str) -> int:
+        """Messages ready in ``queue`` (declared passively: fails if the queue is gone)."""
+        import amqp
+        with amqp.Connection(f'127.0.0.1:{self.port}', userid='guest', password='guest',
+                             connect_timeout=5) as conn:
+            return conn.channel().queue_declare(queue, passive=True).message_count
 
-    def _drop(self, sock: socket.socket) -> None:
-        peer = self._peers.pop(sock, None)
-        for s in (sock, peer):
-            if s is None:
-                continue
-            self._peers.pop(s, None)
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the node cleanly (``rabbitmqctl stop``); kill it if that does not work."""
+        if self.alive():
             try:
-                self._sel.unregister(s)
-            except (KeyError, ValueError):
+                done = subprocess.run([self.ctl, '-n', self.name, 'stop'], env=self.env,
+                                      cwd=self.folder, stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      timeout=timeout)
+                if done.returncode == 0:
+                    assert self.proc is not None
+                    self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
                 pass
+        self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL the node (a crash, or what a failed stop leaves); return once its VM is gone."""
+        if self.proc is None:
+            return
+        beam = self.beam_pid or self._pid_from_file()
+        if self.proc.poll() is None or (beam is not None and _stat(beam) is not None):
             try:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b'\x01\x00\x00\x00\x00\x00\x00\x00')
-            except OSError:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
                 pass
-            s.close()
-
-    def _do(self, name: str) -> None:
-        if name in ('cut', 'close'):
-            for sock in list(self._peers):
-                self._drop(sock)
-            if self._listener is not None:
-                self._sel.unregister(self._listener)
-                self._listener.close()
-                self._listener = None
-            if name == 'cut':
-                self.cuts += 1
-            else:
-                self._stopped = True
-        elif name == 'restore' and self._listener is None:
-            self._listen()
-
-    def _run(self) -> None:
-        while not self._stopped:
-            for key, _ in self._sel.select(0.5):
-                tag = key.data
-                if tag == 'wake':
-                    self._wake_r.recv(4096)
-                    with self._lock:
-                        commands, self._commands = self._commands, []
-                    for name, done in commands:
-                        self._do(name)
-                        done.set()
-                elif tag == 'accept':
-                    if self._listener is None:
-                        continue
-                    try:
-                        client, _ = self._listener.accept()
-                    except OSError:
-                        continue
-                    try:
-                        upstream = socket.create_connection(self.target, timeout=5)
-                    except OSError:
-                        client.close()
-                        continue
-                    for s in (client, upstream):
-                        s.setblocking(True)
-                        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    self._peers[client], self._peers[upstream] = upstream, client
-                    self._sel.register(client, selectors.EVENT_READ, 'pipe')
-                    self._sel.register(upstream, selectors.EVENT_READ, 'pipe')
-                    self.connections_made += 1
-                else:
-                    sock = key.fileobj
-                    peer = self._peers.get(sock)
-                    if peer is None:
-                        continue
-                    try:
-                        data = sock.recv(65536)
-                        if data:
-                            peer.sendall(data)
-                            continue
-                    except OSError:
-                        pass
-                    self._drop(sock)
-        for sock in list(self._peers):
-            self._drop(sock)
+        self.proc.wait(30)
+        if beam is not None:
+            wait_for(lambda: (_stat(beam) or ('Z',))[0] == 'Z', timeout=30,
+                     what=f'the VM of node {self.name} (pid {beam}) to exit')
 
 
 # -- clients --------------------------------------------------------------------------------

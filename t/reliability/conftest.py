@@ -1,4 +1,4 @@
-"""Fixtures of the reliability suite: ledgers, workers, private Redis servers, queues.
+"""Fixtures of the reliability suite: ledgers, workers, private Redis and RabbitMQ servers, queues.
 
 Every worker started through :func:`start_worker` is killed (its whole
 process group) at teardown; every private server is stopped; every
@@ -20,8 +20,8 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from t.reliability._helpers import (FIGURES, Ledger, RedisServer,  # noqa: E402
-                                    WorkerProcess)
+from t.reliability._helpers import (FIGURES, Ledger, RabbitNode, RedisServer,  # noqa: E402
+                                    WorkerProcess, rabbitmq_scripts)
 
 HERE = Path(__file__).resolve().parent
 
@@ -41,16 +41,32 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             terminalreporter.write_line(figures.line())
 
 
+def _missing(message: str) -> None:
+    """Skip the test, or fail it under CELERY_TEST_REQUIRE_BROKERS=1 (CI)."""
+    if os.environ.get('CELERY_TEST_REQUIRE_BROKERS') == '1':
+        pytest.fail(message + ' (CELERY_TEST_REQUIRE_BROKERS=1)', pytrace=False)
+    pytest.skip(message)
+
+
 @pytest.fixture(scope='session')
 def redis_binary() -> str:
     """Path of ``redis-server``, for private instances (skip, or fail on CI, without)."""
     binary = shutil.which('redis-server')
     if binary is None:
-        message = 'redis-server is not installed (private Redis instances need it)'
-        if os.environ.get('CELERY_TEST_REQUIRE_BROKERS') == '1':
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        _missing('redis-server is not installed (private Redis instances need it)')
     return binary
+
+
+@pytest.fixture
+def rabbit_node(tmp_path: Path) -> Iterator[RabbitNode]:
+    """A private RabbitMQ node, started; stopped (killed if need be) at teardown."""
+    if rabbitmq_scripts() is None:
+        _missing('RabbitMQ is not installed (a private RabbitMQ node needs rabbitmq-server)')
+    node = RabbitNode(tmp_path / 'rabbitmq')
+    try:
+        yield node.start()
+    finally:
+        node.stop()
 
 
 @pytest.fixture(scope='session')

@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
-from t.reliability._helpers import (Figures, Ledger, WorkerProcess, client_app, publish,
-                                    wait_for)
+from t.reliability._helpers import Figures, Ledger, WorkerProcess, client_app, wait_for
 
 RESULT_TASKS = 600
 TASK_MS = 5

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import random
-from typing import Any, Callable
+from typing import Callable
 
 from t.reliability._helpers import (Figures, Ledger, WorkerProcess, client_app, fd_count,
                                     group_pids, publish, wait_for, zombies_in_group)

@@ -12,7 +12,7 @@ import json
 import os
 import signal
 import time
-from typing import Any, Callable
+from typing import Callable
 
 import redis
 
