@@ -7,7 +7,16 @@ Django's ``transaction.on_commit``, so it happens after a successful commit
 and not at all after a rollback (and at once outside a transaction).
 
 The Django fix-up makes this the app's task class unless the app names one
-of its own (``Celery(task_cls=...)``).
+of its own (``Celery(task_cls=...)``).  In a view::
+
+    from django.db import transaction
+    from celery.utils import uuid
+
+    with transaction.atomic():
+        order = Order.objects.create(total=total)
+        task_id = uuid()  # the send is deferred: choose the id to follow it
+        send_receipt.apply_async_on_commit((order.pk,), task_id=task_id)
+    result = send_receipt.AsyncResult(task_id)
 """
 from __future__ import annotations
 
