@@ -12,25 +12,32 @@ created without a hub.
 """
 from __future__ import annotations
 
+import errno
 import select
 import socket
 import ssl
+import struct
 from contextlib import suppress
 from time import monotonic
 from typing import Any
 
-from amqp.exceptions import RecoverableConnectionError
+from amqp.exceptions import RecoverableConnectionError, UnexpectedFrame
+from amqp.transport import TCPTransport
 from kombu.common import ignore_errors
 
 from celery import bootsteps
 from celery.concurrency.base import keep_app_connections_from_children, keep_from_children
 from celery.exceptions import WorkerLostError, WorkerTerminate
 from celery.utils.log import get_logger
-from celery.worker import state
+from celery.worker import _amqp_decode, _amqp_pins, state
 
 __all__ = ('asynloop', 'synloop', 'register_connection', 'Wakeup')
 
 logger = get_logger(__name__)
+
+#: py-amqp's frame reading that the plain TCP reader stands in for (see _plain_tcp).
+_TCP_READ = TCPTransport._read
+_TCP_READ_FRAME = TCPTransport.read_frame
 
 #: Frames read from an AMQP socket per wake-up before other work gets a turn.
 AMQP_FRAMES_PER_WAKEUP = 300
@@ -76,43 +83,122 @@ class Wakeup:
 class _AmqpReader:
     """Reads the frames waiting on an AMQP connection, without per-message callbacks.
 
-    The hub says the socket is readable; frames are then read with blocking
-    reads for as long as bytes are waiting (buffered by py-amqp or peeked
-    on the socket without blocking), so no socket timeout is set and reset
-    for every frame.  On plain TCP the transport reads ahead in chunks,
-    which saves most ``recv`` calls.
+    The hub says the socket is readable; frames are then read for as long
+    as bytes are waiting (buffered by py-amqp or on the socket), so no
+    socket timeout is set and reset for every frame.
+
+    On plain TCP (py-amqp's ``TCPTransport``) the reader takes what the
+    socket holds with one non-blocking ``recv`` and cuts the complete frames
+    from that buffer itself, handing each to py-amqp's frame handler: no
+    per-frame ``read_frame``, three ``_read`` calls and timeout context.
+    While a frame is handled, the unread rest stays where py-amqp would look
+    for it: a call that waits for a reply from inside a callback
+    (``basic_consume`` of a control command, say) reads through the
+    transport, which first takes back the rest of this buffer
+    (:meth:`_nested_read`), so frames are never reordered.  Other
+    transports (TLS) use py-amqp's ``blocking_read``, with the transport
+    reading ahead in chunks.
     """
 
-    __slots__ = ('connection', 'hub', 'wakeup', 'sock', 'has_data', '__weakref__')
+    __slots__ = ('connection', 'hub', 'wakeup', 'sock', 'has_data', 'transport',
+                 'fast', '_buf', '_pos', '__weakref__')
 
     def __init__(self, connection: Any, hub: Any, wakeup: Wakeup | None) -> None:
         self.connection = connection
         self.hub = hub
         self.wakeup = wakeup
         self.sock = connection.sock
-        transport = connection.transport
+        self.transport = transport = connection.transport
+        self.fast = False
+        self._buf, self._pos = b'', None
         if isinstance(self.sock, ssl.SSLSocket):
             self.has_data = _ssl_has_data
         else:
             self.has_data = _has_data
             if hasattr(transport, '_quick_recv'):
                 transport._quick_recv = _read_ahead(self.sock.recv)
+            if _plain_tcp(transport):
+                self.fast = True
+                transport._read = self._nested_read
 
     def __call__(self, *args: Any) -> None:
         connection = self.connection
         if not connection.connected:
             raise RecoverableConnectionError('Socket was disconnected')
+        if self.fast:
+            return self._read_frames(connection)
         blocking_read = connection.blocking_read
         sock, has_data, transport = self.sock, self.has_data, connection.transport
         for _ in range(AMQP_FRAMES_PER_WAKEUP):
             if not (transport._read_buffer or has_data(sock)):
-                return
+                return None
             try:
                 blocking_read(None)
             except socket.timeout:  # EINTR before the first byte
-                return
+                return None
         # more is waiting (maybe only in the buffer): read again next round
         self._again()
+        return None
+
+    def _read_frames(self, connection: Any) -> None:
+        """Handle the complete frames buffered and waiting on the socket (plain TCP)."""
+        transport, on_frame = self.transport, connection.on_inbound_frame
+        recv, unpack = self.sock.recv, _FRAME_HEADER.unpack_from
+        handled, want = 0, AMQP_READ_SIZE
+        while handled < AMQP_FRAMES_PER_WAKEUP:
+            buf, asked = transport._read_buffer, want
+            try:
+                data = recv(asked, _DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                data = None
+            except OSError as exc:
+                if exc.errno not in _UNAVAILABLE:
+                    transport.connected = False
+                raise
+            else:
+                if not data:
+                    transport.connected = False
+                    raise OSError('Server unexpectedly closed connection')
+                buf = buf + data if buf else data
+            pos, size = 0, len(buf)
+            self._buf, self._pos = buf, 0  # this buffer holds the unread stream now
+            try:
+                while size - pos >= 8:
+                    frame_type, channel, length = unpack(buf, pos)
+                    end = pos + 7 + length
+                    if end >= size:
+                        want = max(AMQP_READ_SIZE, end + 1 - size)
+                        break
+                    if buf[end] != 206:
+                        raise UnexpectedFrame(
+                            f'Received frame_end {buf[end]:#04x} while expecting 0xce')
+                    payload = buf[pos + 7:end]
+                    pos = self._pos = end + 1
+                    on_frame((frame_type, channel, payload))
+                    handled += 1
+                    if self._pos is None:  # a call in the handler read on: its buffer now
+                        buf = self._buf = transport._read_buffer
+                        pos, size, self._pos = 0, len(buf), 0
+                    if handled >= AMQP_FRAMES_PER_WAKEUP:
+                        break
+                else:
+                    want = AMQP_READ_SIZE
+            finally:
+                if self._pos is not None:  # (None: a call in a handler took it over)
+                    transport._read_buffer = buf[pos:] if pos else buf
+                self._buf, self._pos = b'', None
+            if handled < AMQP_FRAMES_PER_WAKEUP and (data is None or len(data) < asked):
+                return None  # the socket is drained: what is buffered is not a whole frame
+        self._again()  # more is waiting: read again next round
+        return None
+
+    def _nested_read(self, n: int, initial: bool = False) -> bytes:
+        """``transport._read``: give py-amqp back the rest of this reader's buffer first."""
+        transport = self.transport
+        if self._pos is not None:
+            transport._read_buffer = self._buf[self._pos:]
+            self._pos = None
+        return type(transport)._read(transport, n, initial)
 
     def on_tick(self) -> None:
         """Hub tick: read frames that are buffered while the socket is quiet.
@@ -130,6 +216,19 @@ class _AmqpReader:
         self.hub.call_soon(self)
         if self.wakeup is not None:
             self.wakeup.wake()
+
+
+#: Bytes asked for per ``recv`` of an AMQP socket by the reader (plain TCP).
+AMQP_READ_SIZE = 16384
+_FRAME_HEADER = struct.Struct('>BHI')
+_DONTWAIT = socket.MSG_DONTWAIT
+_UNAVAILABLE = frozenset({errno.EAGAIN, errno.EINTR, errno.ENOENT, errno.EWOULDBLOCK})
+
+
+def _plain_tcp(transport: Any) -> bool:
+    """Whether ``transport`` is py-amqp's plain TCP transport, reading as the reader expects."""
+    return (type(transport) is TCPTransport and TCPTransport._read is _TCP_READ
+            and TCPTransport.read_frame is _TCP_READ_FRAME and _amqp_pins.verified())
 
 
 def _read_ahead(recv: Any, size: int = 4096) -> Any:
@@ -163,6 +262,7 @@ def register_connection(conn: Any, hub: Any, wakeup: Wakeup | None = None) -> No
     if not transport.implements.asynchronous:
         return  # polled by asynloop
     if transport.driver_type == 'amqp' and hasattr(conn.connection, 'sock'):
+        _amqp_decode.install()  # message headers: a faster decoder for py-amqp
         amqp_connection = conn.connection
         amqp_connection.transport.raise_on_initial_eintr = True
         reader = _AmqpReader(amqp_connection, hub, wakeup)

@@ -150,3 +150,67 @@ def test_for_channel_picks_by_transport(channel: Any) -> None:
     assert isinstance(for_channel(channel, 'amqp', (), 4), AckBatcher)
     assert for_channel(channel, 'memory', (), 4) is None
     assert isinstance(for_channel(RedisChannel(), 'redis', (), 4), RedisAckBatcher)
+
+
+# -- py-amqp channels: ack frames written together ------------------------------------
+
+class CapturingTransport:
+    def __init__(self) -> None:
+        self.writes: list = []
+
+    def write(self, data: Any) -> None:
+        self.writes.append(bytes(data))
+
+
+def _amqp_channel(channel_id: int = 7) -> Any:
+    """A py-amqp channel on a connection whose transport records what is written."""
+    import amqp
+    from amqp.method_framing import frame_writer
+    from kombu.transport.pyamqp import Channel as KombuChannel
+
+    connection = amqp.Connection.__new__(amqp.Connection)
+    connection.frame_max = 131072
+    connection.bytes_sent = 0
+    connection._transport = CapturingTransport()
+    connection.frame_writer = frame_writer(connection, connection._transport)
+    channel = KombuChannel.__new__(KombuChannel)
+    channel.connection = connection
+    channel.channel_id = channel_id
+    return channel
+
+
+def test_ack_frames_are_the_ones_pyamqp_writes() -> None:
+    ours, theirs = _amqp_channel(), _amqp_channel()
+    batcher = AckBatcher(ours, threshold=100)
+    assert batcher._write_acks is not None
+    messages = deliver(batcher, ours, 5)
+    for m in messages[:2] + messages[3:]:  # the third is held
+        batcher.ack(m)
+    batcher.flush()
+    theirs.basic_ack(2, multiple=True)
+    theirs.basic_ack(4)
+    theirs.basic_ack(5)
+    writes = ours.connection.transport.writes
+    assert writes == [b''.join(theirs.connection.transport.writes)]  # one write
+    assert ours.connection.bytes_sent == 1
+
+
+def test_ack_frames_need_an_open_connection() -> None:
+    from kombu.transport.pyamqp import Transport
+    channel = _amqp_channel()
+    batcher = AckBatcher(channel, connection_errors=Transport.connection_errors, threshold=100)
+    messages = deliver(batcher, channel, 1)
+    batcher.ack(messages[0])
+    channel.connection = None
+    batcher.flush()  # logged, as a failed basic_ack is
+    assert batcher.ready == set()
+
+
+def test_channels_with_their_own_basic_ack_use_it() -> None:
+    from kombu.transport.pyamqp import Channel as KombuChannel
+
+    class Custom(KombuChannel):
+        def basic_ack(self, *args: Any, **kwargs: Any) -> None:
+            raise AssertionError('not expected')
+    channel = Custom.__new__(Custom)
+    assert AckBatcher(channel)._write_acks is None

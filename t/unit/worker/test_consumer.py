@@ -4,7 +4,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import pytest
 from kombu import Queue
 
 from celery.worker import state

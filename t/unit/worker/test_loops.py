@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import socket
+import struct
 import threading
+import time
 from typing import Any
 
 import pytest
+from amqp.exceptions import UnexpectedFrame
+from amqp.transport import TCPTransport
 from kombu.asynchronous import Hub
 
 from celery.exceptions import WorkerShutdown, WorkerTerminate
@@ -195,3 +199,150 @@ def test_amqp_reader_reads_frames_left_in_the_buffer_on_a_quiet_socket() -> None
     conn.peer.close()
     wakeup.close()
     hub.close()
+
+
+# -- the plain-TCP AMQP reader: frames cut from one buffer -------------------------
+
+def _frame(kind: int, channel: int, payload: bytes) -> bytes:
+    return struct.pack('>BHI', kind, channel, len(payload)) + payload + b'\xce'
+
+
+class TcpAmqpConnection:
+    """py-amqp's real TCP transport on one end of a socket pair; frames are recorded."""
+
+    connected = True
+
+    def __init__(self, on_frame: Any = None) -> None:
+        self.sock, self.peer = socket.socketpair()
+        transport = TCPTransport.__new__(TCPTransport)
+        transport.sock = self.sock
+        transport.connected = True
+        transport.raise_on_initial_eintr = True
+        transport._read_buffer = b''
+        transport._quick_recv = self.sock.recv
+        self.transport = transport
+        self.frames: list = []
+        self.on_inbound_frame = on_frame or self.frames.append
+
+    def close(self) -> None:
+        self.sock.close()
+        self.peer.close()
+
+
+@pytest.fixture
+def tcp_conn() -> Any:
+    conn = TcpAmqpConnection()
+    yield conn
+    conn.close()
+
+
+def test_tcp_reader_cuts_frames_from_the_buffer(tcp_conn: TcpAmqpConnection) -> None:
+    reader = loops._AmqpReader(tcp_conn, Hub(), None)
+    assert reader.fast
+    frames = [(1, 1, b'method'), (2, 1, b'header' * 10), (3, 1, b''), (8, 0, b'')]
+    data = b''.join(_frame(*f) for f in frames)
+    tcp_conn.peer.sendall(data[:20])  # a frame and a bit
+    reader()
+    assert tcp_conn.frames == frames[:1]
+    tcp_conn.peer.sendall(data[20:])
+    reader()
+    assert tcp_conn.frames == frames
+    assert tcp_conn.transport._read_buffer == b''
+    reader()  # nothing waiting: returns at once
+    assert len(tcp_conn.frames) == 4
+
+
+def test_tcp_reader_reads_a_frame_larger_than_its_reads(
+        tcp_conn: TcpAmqpConnection, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loops, 'AMQP_READ_SIZE', 64)
+    reader = loops._AmqpReader(tcp_conn, Hub(), None)
+    body = bytes(range(256)) * 40
+    sender = threading.Thread(target=tcp_conn.peer.sendall,
+                              args=(_frame(3, 1, body) + _frame(1, 1, b'next'),))
+    sender.start()
+    deadline = time.monotonic() + 10
+    while len(tcp_conn.frames) < 2 and time.monotonic() < deadline:
+        reader()
+    sender.join()
+    assert tcp_conn.frames == [(3, 1, body), (1, 1, b'next')]
+
+
+def test_tcp_reader_gives_the_rest_to_a_call_reading_in_a_handler() -> None:
+    # Given a handler that waits for a reply itself (py-amqp's read_frame)
+    nested: list = []
+
+    def on_frame(frame: tuple) -> None:
+        conn.frames.append(frame)
+        if frame[2] == b'sync':
+            nested.append(conn.transport.read_frame())
+    conn = TcpAmqpConnection(on_frame)
+    reader = loops._AmqpReader(conn, Hub(), None)
+    frames = [(1, 1, b'a'), (1, 1, b'sync'), (1, 1, b'reply'), (1, 1, b'b'), (1, 1, b'c')]
+    conn.peer.sendall(b''.join(_frame(*f) for f in frames))
+    # When the reader handles them
+    reader()
+    # Then the handler got the frame after it, and the reader went on after that
+    assert nested == [(1, 1, b'reply')]
+    assert conn.frames == [(1, 1, b'a'), (1, 1, b'sync'), (1, 1, b'b'), (1, 1, b'c')]
+    assert conn.transport._read_buffer == b''
+    conn.close()
+
+
+def test_tcp_reader_keeps_the_rest_when_a_handler_raises() -> None:
+    def on_frame(frame: tuple) -> None:
+        conn.frames.append(frame)
+        if frame[2] == b'boom':
+            raise KeyError('boom')
+    conn = TcpAmqpConnection(on_frame)
+    reader = loops._AmqpReader(conn, Hub(), None)
+    conn.peer.sendall(_frame(1, 1, b'boom') + _frame(1, 1, b'after'))
+    with pytest.raises(KeyError):
+        reader()
+    reader()
+    assert conn.frames == [(1, 1, b'boom'), (1, 1, b'after')]
+    conn.close()
+
+
+def test_tcp_reader_yields_after_its_share(tcp_conn: TcpAmqpConnection,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loops, 'AMQP_FRAMES_PER_WAKEUP', 2)
+    hub, wakeup = Hub(), loops.Wakeup()
+    reader = loops._AmqpReader(tcp_conn, hub, wakeup)
+    tcp_conn.peer.sendall(b''.join(_frame(1, 1, bytes([i])) for i in range(5)))
+    reader()
+    assert len(tcp_conn.frames) == 2
+    assert wakeup.pending and hub._ready  # comes back for the rest soon
+    reader()
+    reader()
+    assert [f[2] for f in tcp_conn.frames] == [bytes([i]) for i in range(5)]
+    wakeup.close()
+
+
+def test_tcp_reader_raises_on_a_bad_frame_end(tcp_conn: TcpAmqpConnection) -> None:
+    reader = loops._AmqpReader(tcp_conn, Hub(), None)
+    tcp_conn.peer.sendall(_frame(1, 1, b'x')[:-1] + b'\x00')
+    with pytest.raises(UnexpectedFrame):
+        reader()
+
+
+def test_tcp_reader_raises_when_the_broker_closes(tcp_conn: TcpAmqpConnection) -> None:
+    reader = loops._AmqpReader(tcp_conn, Hub(), None)
+    tcp_conn.peer.sendall(_frame(1, 1, b'last'))
+    tcp_conn.peer.close()
+    reader()
+    assert tcp_conn.frames == [(1, 1, b'last')]
+    with pytest.raises(OSError, match='closed'):  # the socket is readable: at its end
+        reader()
+    assert tcp_conn.transport.connected is False
+
+
+def test_tcp_reader_only_for_pyamqp_plain_tcp(monkeypatch: pytest.MonkeyPatch) -> None:
+    class OtherTransport(TCPTransport):
+        pass
+    conn = TcpAmqpConnection()
+    conn.transport.__class__ = OtherTransport
+    assert not loops._AmqpReader(conn, Hub(), None).fast
+    conn.transport.__class__ = TCPTransport
+    monkeypatch.setattr(TCPTransport, 'read_frame', lambda self: None)
+    assert not loops._AmqpReader(conn, Hub(), None).fast  # py-amqp changed: its own reads
+    conn.close()
