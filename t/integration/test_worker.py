@@ -15,9 +15,11 @@ import textwrap
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
+
+from t.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -110,19 +112,6 @@ def touch(path, seconds=0):
         fh.write('x')
     return path
 '''
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05,
-             what: str = 'condition') -> Any:
-    """Poll ``predicate`` until it returns a true value; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f'timed out waiting for {what}')
-        time.sleep(interval)
 
 
 class WorkerProcess:

@@ -7,19 +7,10 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-
 from celery import bootsteps, signals, states
 from celery._state import _set_task_join_will_block
 from celery.worker import WorkController, state
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError('timed out')
-        time.sleep(0.01)
-    return predicate()
+from t.waiting import wait_for
 
 
 class Running:
@@ -240,9 +231,6 @@ def test_unknown_queue_is_a_clear_error(worker_app: Any) -> None:
     worker_app.conf.task_create_missing_queues = False
     with pytest.raises(ImproperlyConfigured, match='no-such-queue'):
         WorkController(app=worker_app, queues=['no-such-queue'], pool_cls='solo')
-
-
-
 
 
 # -- cold shutdown: running tasks are cancelled before the pool kills them ---------------
