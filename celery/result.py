@@ -107,9 +107,22 @@ class AsyncResult(ResultBase):
         self.backend = backend or self.app.backend
         self.task_name = task_name
         self.parent = parent
-        self.on_ready = promise(self._on_fulfilled, weak=True)
         self._cache: dict | None = None
         self._ignored = False
+
+    @property
+    def on_ready(self) -> promise:
+        """Fulfilled with this result when it is ready; made on first use
+        (most results of ``delay()`` are never waited on)."""
+        try:
+            return self.__dict__['_on_ready']
+        except KeyError:
+            ready = self.__dict__['_on_ready'] = promise(self._on_fulfilled, weak=True)
+            return ready
+
+    @on_ready.setter
+    def on_ready(self, value: promise) -> None:
+        self.__dict__['_on_ready'] = value
 
     # -- identity ----------------------------------------------------------
 

@@ -33,11 +33,13 @@ from kombu.serialization import registry as serializer_registry
 from kombu.utils.functional import ChannelPromise
 
 from celery import signals
+from celery.app import _publish
 from celery.app import routes as _routes
 from celery.app._protocol import (INT_MIN, QUEUE_FORMAT, QUEUE_TYPES, Queues,
                                   add_seconds, check_args, check_kwargs,
                                   hybrid_to_proto2, isoformat, normalize_datetime,
                                   proto1_to_proto2, task_message, verify_seconds)
+from celery.utils._pool_queue import pool_queue
 from celery.utils.nodenames import anon_nodename
 from celery.utils.saferepr import saferepr
 
@@ -112,38 +114,10 @@ def _check_compression(task_name: str, method: str) -> None:
             f'(known: {", ".join(sorted(_compression.encoders()))})') from None
 
 
-_KOMBU_PUBLISH = Producer.publish
-
-
-def _retries_itself(producer: Any) -> bool:
-    """True for a kombu :class:`~kombu.Producer` whose ``publish`` is kombu's
-    and that declares no exchange of its own on publishing."""
-    return (getattr(type(producer), 'publish', None) is _KOMBU_PUBLISH
-            and 'publish' not in producer.__dict__
-            and not (producer.auto_declare and producer.exchange.name))
-
-
-def _publish_retrying_on_error(producer: Producer, connection: Any, policy: dict,
-                               body: Any, **kwargs: Any) -> Any:
-    """``producer.publish(body, retry=True, retry_policy=policy, **kwargs)``, cheaper.
-
-    With ``retry`` kombu wraps every publish in ``Connection.ensure``: a
-    closure, a context manager and a retry loop, a tenth of the cost of a
-    task call, for the rare publish that fails. Here the first attempt goes
-    without; when it fails with an error kombu would retry (a recoverable
-    connection or channel error), the publish is made again with kombu's
-    ``retry``, whose loop reconnects and retries as ``policy`` says, as if
-    that first attempt had been its own. Nothing to declare: ``declare`` is
-    None (the queue is known declared on this connection).
-    """
-    connection.transport_options.update(policy)  # as kombu's publish(retry=True) does
-    try:
-        return producer.publish(body, retry=False, retry_policy=policy, **kwargs)
-    except Exception as exc:
-        if not isinstance(exc, (*connection.recoverable_connection_errors,
-                                *connection.recoverable_channel_errors)):
-            raise
-    return producer.publish(body, retry=True, retry_policy=policy, **kwargs)
+def _recoverable(connection: Any, exc: BaseException) -> bool:
+    """True for an error kombu's ``retry`` would retry (connection or channel lost)."""
+    return isinstance(exc, (*connection.recoverable_connection_errors,
+                            *connection.recoverable_channel_errors))
 
 
 class ProducerPool(pools.ProducerPool):
@@ -159,7 +133,12 @@ class ProducerPool(pools.ProducerPool):
     channel and the connection is up (what ``Connection.default_channel``
     would return). Otherwise, or for another connection, kombu's way.
     Connections still go back to the pool on every release, as in kombu.
+    Idle producers wait in a :class:`~celery.utils._pool_queue.PoolQueue`.
     """
+
+    def setup(self) -> None:
+        self._resource = pool_queue(self._resource)
+        super().setup()
 
     def prepare(self, p: Any) -> Any:
         if callable(p):
@@ -582,13 +561,27 @@ class AMQP:
                 retry_policy=policy,
             )
         try:
-            if retry and publish_declare is None and _retries_itself(producer):
-                result = _publish_retrying_on_error(
-                    producer, connection, policy, body, exchange=exchange,
-                    routing_key=routing_key, serializer=serializer,
-                    compression=compression, delivery_mode=delivery_mode, declare=None,
-                    headers=msg_headers, timeout=timeout, confirm_timeout=confirm_timeout,
-                    **msg_properties)
+            if publish_declare is None and _publish.can_publish(producer, msg_properties):
+                # Nothing to declare: kombu's publish, unrolled. With ``retry``
+                # the first attempt goes without kombu's retry loop (a closure,
+                # a context manager and a loop per call, for the rare publish
+                # that fails); a recoverable error hands over to that loop, as
+                # if the first attempt had been its own.
+                if retry:
+                    connection.transport_options.update(policy)  # as kombu's retry does
+                try:
+                    result = _publish.publish(
+                        producer, body, exchange, routing_key, serializer, compression,
+                        delivery_mode, msg_headers, timeout, confirm_timeout, msg_properties)
+                except Exception as exc:
+                    if not (retry and _recoverable(connection, exc)):
+                        raise
+                    result = producer.publish(
+                        body, exchange=exchange, routing_key=routing_key,
+                        serializer=serializer, compression=compression,
+                        retry=True, retry_policy=policy, delivery_mode=delivery_mode,
+                        declare=None, headers=msg_headers, timeout=timeout,
+                        confirm_timeout=confirm_timeout, **msg_properties)
             else:
                 result = producer.publish(
                     body, exchange=exchange, routing_key=routing_key,

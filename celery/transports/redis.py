@@ -40,6 +40,7 @@ from kombu.utils.json import loads
 from redis.exceptions import NoScriptError
 
 from celery.transports import BATCH_FETCH_OPTION, REDIS_NAMES
+from celery.utils._pool_queue import pool_queue
 from celery.utils.log import get_logger
 
 __all__ = ('Connection', 'Transport', 'Channel', 'QoS', 'FETCH_SCRIPT', 'MIN_SERVER')
@@ -503,5 +504,9 @@ class _PooledConnection(kombu.connection.PooledConnection, Connection):
 
 
 class _ConnectionPool(kombu.connection.ConnectionPool):
+    def setup(self) -> None:
+        self._resource = pool_queue(self._resource)  # cheaper when nobody waits
+        super().setup()
+
     def new(self) -> _PooledConnection:
         return _PooledConnection(self, **dict(self.connection._info(resolve=False)))

@@ -10,7 +10,7 @@ is not UTF-8 raises :exc:`UnicodeDecodeError`) with the common value types
 handled inline; rare types go to py-amqp's own ``_read_item``.
 
 :func:`install` puts it in py-amqp's table of property decoders, only if
-py-amqp is the code this was checked against (:mod:`celery.worker._amqp_pins`)
+py-amqp is the code this was checked against (:mod:`celery.utils._pins`)
 and the table still holds py-amqp's own decoder.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 from amqp import serialization
 
-from celery.worker import _amqp_pins
+from celery.utils import _pins
 
 __all__ = ('decode_properties_basic', 'install', 'installed')
 
@@ -167,7 +167,7 @@ def installed() -> bool:
 def install() -> bool:
     """Make py-amqp use :func:`decode_properties_basic`; False if py-amqp is not as expected."""
     classes = getattr(serialization, 'PROPERTY_CLASSES', None)
-    if not isinstance(classes, dict) or not _amqp_pins.verified():
+    if not isinstance(classes, dict) or not _pins.verified('amqp-read'):
         return False
     current = classes.get(60)  # Basic.CLASS_ID
     if current is decode_properties_basic:

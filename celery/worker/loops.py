@@ -28,8 +28,9 @@ from kombu.common import ignore_errors
 from celery import bootsteps
 from celery.concurrency.base import keep_app_connections_from_children, keep_from_children
 from celery.exceptions import WorkerLostError, WorkerTerminate
+from celery.utils import _pins
 from celery.utils.log import get_logger
-from celery.worker import _amqp_decode, _amqp_pins, state
+from celery.worker import _amqp_decode, state
 
 __all__ = ('asynloop', 'synloop', 'register_connection', 'Wakeup')
 
@@ -228,7 +229,7 @@ _UNAVAILABLE = frozenset({errno.EAGAIN, errno.EINTR, errno.ENOENT, errno.EWOULDB
 def _plain_tcp(transport: Any) -> bool:
     """Whether ``transport`` is py-amqp's plain TCP transport, reading as the reader expects."""
     return (type(transport) is TCPTransport and TCPTransport._read is _TCP_READ
-            and TCPTransport.read_frame is _TCP_READ_FRAME and _amqp_pins.verified())
+            and TCPTransport.read_frame is _TCP_READ_FRAME and _pins.verified('amqp-read'))
 
 
 def _read_ahead(recv: Any, size: int = 4096) -> Any:

@@ -22,8 +22,8 @@ from typing import Any, Callable
 from amqp.channel import Channel as _AmqpChannel
 from amqp.exceptions import RecoverableConnectionError
 
+from celery.utils import _pins
 from celery.utils.log import get_logger
-from celery.worker import _amqp_pins
 
 __all__ = ('AckBatcher', 'RedisAckBatcher', 'for_channel')
 
@@ -47,7 +47,7 @@ def _ack_frames_writer(channel: Any) -> Callable[[list], None] | None:
     the channel's ``basic_ack`` is used).
     """
     if (not isinstance(channel, _AmqpChannel) or type(channel).basic_ack is not _AMQP_BASIC_ACK
-            or not _amqp_pins.verified()):
+            or not _pins.verified('amqp-ack')):
         return None
     pack = _ACK_FRAME.pack
 

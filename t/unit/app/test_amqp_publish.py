@@ -1,5 +1,5 @@
 """Tests for the cheap publishing path of celery.app.amqp: the producer pool
-that keeps channels, the retry wrapper taken only on failure, the cached origin."""
+that keeps channels, kombu's retry loop taken only on failure, the cached origin."""
 from __future__ import annotations
 
 import os
@@ -9,7 +9,7 @@ import pytest
 from kombu import Exchange, Producer, Queue
 from kombu.exceptions import OperationalError
 
-from celery.app import amqp as amqp_module
+from celery.app import _publish
 from celery.app.amqp import ProducerPool
 
 
@@ -84,25 +84,30 @@ class test_ProducerPool:
 
 class test_RetryOnlyOnError:
 
-    def _spy(self, producer, fail_first=None):
-        """Watch the real publish of ``producer`` (patched on the class, so the
-        producer still counts as a plain kombu producer)."""
-        calls = []
-        real = Producer.publish
-
-        def publish(self, body, **kw):
-            if self is producer:
-                calls.append(kw['retry'])
-                if fail_first is not None and len(calls) == 1:
-                    raise fail_first
-            return real(self, body, **kw)
-        return calls, publish
-
     def _watch(self, monkeypatch, producer, fail_first=None):
-        """Patch the spy in as kombu's publish; returns the list of ``retry`` flags seen."""
-        calls, publish = self._spy(producer, fail_first)
-        monkeypatch.setattr(amqp_module, '_KOMBU_PUBLISH', publish)
-        monkeypatch.setattr(Producer, 'publish', publish)
+        """Watch both publishing paths for ``producer``: the unrolled one is
+        recorded as ``False`` (no retry loop), kombu's as its ``retry`` flag.
+        The first call raises ``fail_first`` when given."""
+        calls = []
+        fast, stock = _publish.publish, Producer.publish
+
+        def check(flag):
+            calls.append(flag)
+            if fail_first is not None and len(calls) == 1:
+                raise fail_first
+
+        def watched_fast(p, *args):
+            if p is producer:
+                check(False)
+            return fast(p, *args)
+
+        def watched_stock(self, body, **kw):
+            if self is producer:
+                check(kw['retry'])
+            return stock(self, body, **kw)
+        monkeypatch.setattr(_publish, 'publish', watched_fast)
+        monkeypatch.setattr(_publish, '_STOCK_PUBLISH', watched_stock)
+        monkeypatch.setattr(Producer, 'publish', watched_stock)
         return calls
 
     def test_declared_queue_first_try_without_retry_wrapper(self, app, qname, monkeypatch):
@@ -197,10 +202,10 @@ class test_SendTaskErrors:
         with app.producer_or_acquire() as producer:
             error_type = producer.connection.recoverable_connection_errors[0]
 
-        def fail(self, *args, **kwargs):
+        def fail(*args, **kwargs):
             raise error_type('down')
         monkeypatch.setattr(Producer, 'publish', fail)
-        monkeypatch.setattr(amqp_module, '_KOMBU_PUBLISH', fail)
+        monkeypatch.setattr(_publish, 'publish', fail)
         # When a task is sent, Then kombu's library error comes out
         with pytest.raises(OperationalError, match='down'):
             app.send_task('proj.add', (1, 1))
