@@ -204,6 +204,7 @@ class WorkController:
                        max_tasks_per_child: int | None = None,
                        prefetch_multiplier: int | None = None,
                        disable_rate_limits: bool | None = None,
+                       disable_prefetch: bool | None = None,
                        worker_lost_wait: float | None = None,
                        max_memory_per_child: int | None = None, **_kw: Any) -> None:
         either = self.app.either
@@ -229,6 +230,7 @@ class WorkController:
         self.max_memory_per_child = either('worker_max_memory_per_child', max_memory_per_child)
         self.prefetch_multiplier = int(either('worker_prefetch_multiplier', prefetch_multiplier))
         self.disable_rate_limits = either('worker_disable_rate_limits', disable_rate_limits)
+        self.disable_prefetch = either('worker_disable_prefetch', disable_prefetch)
         self.worker_lost_wait = either('worker_lost_wait', worker_lost_wait)
 
     def should_use_eventloop(self) -> bool:

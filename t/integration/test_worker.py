@@ -443,3 +443,38 @@ def test_start_worker_runs_tasks(pool: str, redis_url: str, results: str) -> Non
         assert mul.delay(6, 7).get(timeout=10) == 42
         assert [r.get(timeout=10) for r in [mul.delay(i, i) for i in range(5)]] == \
             [0, 1, 4, 9, 16]
+
+
+# -- prefetch ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('disable_prefetch', [False, True], ids=['prefetch', 'no-prefetch'])
+def test_disable_prefetch_leaves_waiting_tasks_in_the_redis_queue(
+        tmp: Path, redis_url: str, results: str, disable_prefetch: bool) -> None:
+    import redis
+    broker = redis_url.rsplit('/', 1)[0] + '/13'
+    worker = WorkerProcess(tmp, broker, results, '-c', '1',
+                           *(['--disable-prefetch'] if disable_prefetch else []))
+    marker = tmp / f'long-{uuid.uuid4().hex[:8]}'
+    # Given: a long task and a short one queued before the worker starts
+    long = worker.tasks.touch.delay(str(marker), 1.5)
+    short = worker.tasks.add.delay(1, 1)
+    client = redis.Redis.from_url(broker)
+    worker.start()
+    try:
+        wait_for(lambda: Path(f'{marker}.started').exists(), what='the long task to start')
+        # Then: without prefetch the short task waits in the queue, not in the worker
+        assert client.llen(worker.queue) == (1 if disable_prefetch else 0)
+        assert worker.get(long) == str(marker) and worker.get(short) == 2
+    finally:
+        worker.stop()
+        client.close()
+
+
+def test_disable_prefetch_is_ignored_with_a_warning_on_rabbitmq(
+        tmp: Path, amqp_url: str, results: str) -> None:
+    worker = WorkerProcess(tmp, amqp_url, results, '-c', '1', '--disable-prefetch').start()
+    try:
+        assert worker.get(worker.tasks.add.delay(2, 2)) == 4
+        assert 'worker_disable_prefetch is only supported with Redis' in worker.output()
+    finally:
+        worker.stop()

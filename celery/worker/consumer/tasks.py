@@ -12,6 +12,11 @@ With our Redis transport (:mod:`celery.transports.redis`) the channel
 collects acks itself and sends them once per loop tick, so no ack batcher
 sits in front of it; when the step stops, what it collected goes out and
 later acks are sent at once.
+
+With :setting:`worker_disable_prefetch` (Redis only, as in Celery) the
+channel takes a message only while a pool process is free: the worker holds
+no task it cannot start, so waiting tasks stay in the queue for other
+workers.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from kombu.common import QoS, ignore_errors
 
 from celery import bootsteps
 from celery.utils.log import get_logger
+from celery.worker import state
 from celery.worker.consumer import acks
 from celery.worker.consumer.mingle import Mingle
 
@@ -56,6 +62,8 @@ class Tasks(bootsteps.StartStopStep):
         eta_limit = c.app.conf.worker_eta_task_limit
         c.qos = QoS(set_prefetch_count, c.initial_prefetch_count,
                     max_prefetch=eta_limit if eta_limit else None)
+        if getattr(c.controller, 'disable_prefetch', False):
+            fetch_only_for_free_processes(c)
         self._cancel_refresh()  # a restart without stop: not the old channel's too
         self._visibility_tref = keep_unacked_visible(c)
 
@@ -161,3 +169,34 @@ def refresh_unacked(qos: Any) -> int:
                        len(tags), exc)
         return 0
     return len(tags)
+
+
+def fetch_only_for_free_processes(c: Any) -> bool:
+    """Limit the task channel's fetches to the free pool processes (Redis only).
+
+    kombu's Redis transports ask the channel's QoS whether, and how many,
+    messages they may take before each fetch: both answers are capped here
+    by the processes not busy with (or reserved for) a received task.
+    """
+    if c.connection.transport.driver_type != 'redis':
+        logger.warning('worker_disable_prefetch is only supported with Redis as the broker: '
+                       'ignored, the prefetch limit applies')
+        return False
+    qos = c.task_consumer.channel.qos
+    can_consume, max_estimate = qos.can_consume, qos.can_consume_max_estimate
+
+    def free() -> int:
+        autoscaler = getattr(c.controller, 'autoscaler', None)
+        limit = autoscaler.max_concurrency if autoscaler else c.pool.num_processes
+        return max((limit or 1) - len(state.reserved_requests), 0)
+
+    def can_consume_if_free() -> bool:
+        return free() > 0 and can_consume()
+
+    def max_estimate_if_free() -> int:
+        room = max_estimate()
+        return free() if room is None else min(room, free())
+
+    qos.can_consume = can_consume_if_free
+    qos.can_consume_max_estimate = max_estimate_if_free
+    return True
