@@ -15,26 +15,40 @@ On py-amqp channels the message is a :class:`Message`, whose header frame
 is encoded here (:func:`encode_properties`) byte for byte as py-amqp would:
 py-amqp's generic encoder is about a third of the cost of a task call.
 Anything the fast encoder does not know (other types, out-of-range values)
-goes to py-amqp's, which also raises its errors.  Thread safety: no state.
+goes to py-amqp's, which also raises its errors.  On a plain py-amqp
+channel (no publisher confirms) the basic.publish method goes out through
+:func:`basic_publish`, and kombu's JSON serializer runs through
+:func:`serialize`; both are pinned (groups ``publish-method`` and
+``publish-json``).  Thread safety: the only state is bounded caches of
+encoded strings (dict inserts, safe under the GIL) and a stateless encoder.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
+from select import select
+from socket import timeout as SocketTimeout
 from struct import Struct
 from typing import Any
 
 import amqp
+from amqp import spec
+from amqp.exceptions import RecoverableConnectionError
+from amqp.serialization import dumps as amqp_dumps
+from amqp.transport import TCPTransport
 from kombu import Exchange, Producer
 from kombu.compression import compress
 from kombu.entity import maybe_delivery_mode
-from kombu.serialization import dumps
+from kombu.serialization import dumps, registry
 from kombu.transport import pyamqp
+from kombu.utils import json as kombu_json
+from vine import promise
 
 from celery.utils import _pins
 
-__all__ = ('Message', 'encode_properties', 'can_publish', 'publish', 'BASIC_PROPERTIES')
+__all__ = ('Message', 'encode_properties', 'can_publish', 'publish', 'basic_publish',
+           'publish_arguments', 'serialize', 'BASIC_PROPERTIES')
 
 #: The basic properties in header-frame order, as py-amqp's ``Message`` lists them.
 BASIC_PROPERTIES = (
@@ -43,7 +57,11 @@ BASIC_PROPERTIES = (
     ('reply_to', 's'), ('expiration', 's'), ('message_id', 's'), ('timestamp', 'L'),
     ('type', 's'), ('user_id', 's'), ('app_id', 's'), ('cluster_id', 's'),
 )
-_FLAGGED = tuple((1 << (15 - i), key, kind) for i, (key, kind) in enumerate(BASIC_PROPERTIES))
+#: Properties whose values repeat, encoded through a cache (kind 'n').
+_REPEATING = frozenset(('content_type', 'content_encoding', 'reply_to', 'type',
+                        'user_id', 'app_id', 'cluster_id'))
+_FLAGGED = tuple((1 << (15 - i), key, 'n' if key in _REPEATING else kind)
+                 for i, (key, kind) in enumerate(BASIC_PROPERTIES))
 
 _u8 = Struct('B').pack
 _u16 = Struct('>H').pack
@@ -67,6 +85,19 @@ def _shortstr(value: Any) -> bytes:
 
 _KEYS: dict = {}  # table key -> its encoding (length byte and UTF-8), for the usual few
 _MAX_KEYS = 1024
+_NAMES: dict = {}  # the same for the short strings that repeat (content type, routing key...)
+
+
+def _name(value: Any) -> bytes:
+    """:func:`_shortstr` for a value that repeats from message to message."""
+    if type(value) is not str:
+        return _shortstr(value)
+    encoded = _NAMES.get(value)
+    if encoded is None:
+        encoded = _shortstr(value)
+        if len(_NAMES) < _MAX_KEYS:
+            _NAMES[value] = encoded
+    return encoded
 
 
 def _key(key: Any) -> bytes:
@@ -175,7 +206,9 @@ def encode_properties(properties: Mapping) -> bytes:
         if value is None:
             continue
         flags |= bit
-        if kind == 's':
+        if kind == 'n':
+            add(_name(value))
+        elif kind == 's':
             add(_shortstr(value))
         elif kind == 'F':
             add(_table(value or {}))
@@ -201,9 +234,116 @@ class Message(amqp.Message):
 
 _STOCK_PUBLISH = Producer.publish
 _PYAMQP_PREPARE = pyamqp.Channel.prepare_message
+_PYAMQP_BASIC_PUBLISH = amqp.Channel._basic_publish
+_BASIC_PUBLISH = spec.Basic.Publish
+_BITS = (b'\x00', b'\x01', b'\x02', b'\x03')  # mandatory (bit 0), immediate (bit 1)
+
+
+def publish_arguments(exchange: Any, routing_key: Any, mandatory: Any, immediate: Any) -> bytes:
+    """basic.publish's arguments, as py-amqp's ``dumps('Bssbb', (0, ...))`` writes them."""
+    try:
+        return b''.join((b'\x00\x00', _name(exchange), _name(routing_key),
+                         _BITS[(1 if mandatory else 0) | (2 if immediate else 0)]))
+    except Exception:  # py-amqp's encoder, for its error
+        return amqp_dumps('Bssbb', (0, exchange, routing_key, mandatory, immediate))
+
+
+def _nothing_to_read(connection: Any) -> bool:
+    """True only when ``connection.drain_events(timeout=0)`` would find no frame.
+
+    That is: a plain TCP socket with nothing buffered and nothing readable
+    (a closed peer or an error count as readable).  Anything else (TLS,
+    which buffers where ``select`` cannot see, a partial frame already
+    read) says False, and the caller drains as py-amqp does.
+    """
+    transport = connection.transport
+    if type(transport) is not TCPTransport or transport._read_buffer:
+        return False
+    sock = transport.sock
+    if sock is None:
+        return False
+    try:
+        return not select((sock,), (), (), 0)[0]
+    except (OSError, ValueError):  # closed, or a descriptor select cannot watch
+        return False
+
+
+def basic_publish(channel: Any, message: Any, exchange: Any, routing_key: Any,
+                  mandatory: Any, immediate: Any, timeout: float | None) -> promise:
+    """py-amqp's ``Channel._basic_publish``, with less work per message.
+
+    Same frames and errors; the method arguments are encoded directly, and
+    the check for a ``connection.blocked`` notification drains the
+    connection only when a frame may be waiting (py-amqp drains every
+    time, which costs a timed-out read when nothing is).  Only for a
+    channel whose ``basic_publish`` is py-amqp's plain one (no publisher
+    confirms), while the ``publish-method`` pins hold.
+    """
+    connection = channel.connection
+    if not connection:
+        raise RecoverableConnectionError('basic_publish: connection closed')
+    capabilities = connection.client_properties.get('capabilities', {})
+    if capabilities.get('connection.blocked', False) and not _nothing_to_read(connection):
+        try:
+            connection.drain_events(timeout=0)
+        except SocketTimeout:
+            pass
+    args = publish_arguments(exchange, routing_key, mandatory, immediate)
+    transport = channel.connection.transport  # (raises as py-amqp's if a drain closed it)
+    try:
+        if timeout is None:
+            return _send(channel, args, message)
+        with transport.having_timeout(timeout):
+            return _send(channel, args, message)
+    except (SocketTimeout, TimeoutError):
+        # A write timeout leaves the socket unusable: a connection error, as py-amqp says.
+        raise RecoverableConnectionError('basic_publish: timed out')
+
+
+def _send(channel: Any, args: bytes, message: Any) -> promise:
+    # py-amqp's send_method for a method without reply or callback.
+    connection = channel.connection
+    if connection is None:
+        raise RecoverableConnectionError('connection already closed')
+    done = promise()
+    try:
+        connection.frame_writer(1, channel.channel_id, _BASIC_PUBLISH, args, message)
+    except StopIteration:
+        raise RecoverableConnectionError('connection already closed')
+    done()
+    return done
+
+
+def _plain_pyamqp_publish(channel: Any) -> bool:
+    return (type(channel).basic_publish is _PYAMQP_BASIC_PUBLISH
+            and 'basic_publish' not in channel.__dict__ and _pins.verified('publish-method'))
 
 #: Properties with which ``Producer.publish`` sends the body as it is (not serialized).
 _SPECIAL = frozenset(('content_type', 'content_encoding'))
+
+
+#: What ``json.dumps(..., cls=kombu's JSONEncoder)`` makes on every call, made once.
+_JSON = kombu_json.JSONEncoder()
+_KOMBU_JSON_DUMPS = kombu_json.dumps
+
+
+def serialize(body: Any, serializer: str | None) -> tuple:
+    """kombu's ``dumps(body, serializer=serializer)``: content type, encoding, payload.
+
+    kombu's own JSON serializer, which builds a new encoder per call, is
+    run with one encoder made once (the same settings, so the same text)
+    while the ``publish-json`` pins hold; errors and everything else are
+    kombu's.  Thread safe: the encoder keeps no state between calls.
+    """
+    if serializer == 'json':
+        codec = registry._encoders.get('json')
+        if (codec is not None and codec[2] is _KOMBU_JSON_DUMPS
+                and _pins.verified('publish-json')):
+            try:
+                return codec[0], codec[1], _JSON.encode(body)
+            except Exception:  # kombu's way, for its error
+                pass
+    return dumps(body, serializer=serializer)
 
 
 def can_publish(producer: Any, properties: Mapping) -> bool:
@@ -251,7 +391,7 @@ def publish(producer: Producer, body: Any, exchange: Any, routing_key: str | Non
         props['expiration'] = str(int(expiration * 1000))
     if headers is None:
         headers = {}
-    content_type, content_encoding, body = dumps(body, serializer=serializer or producer.serializer)
+    content_type, content_encoding, body = serialize(body, serializer or producer.serializer)
     if compression:
         body, headers['compression'] = compress(body, compression)
 
@@ -260,6 +400,9 @@ def publish(producer: Producer, body: Any, exchange: Any, routing_key: str | Non
         message = Message(body, priority=priority, content_type=content_type,
                           content_encoding=content_encoding, application_headers=headers,
                           **props)
+        if _plain_pyamqp_publish(channel):
+            return basic_publish(channel, message, exchange, routing_key,
+                                 mandatory, immediate, timeout)
     else:
         message = channel.prepare_message(body, priority, content_type, content_encoding,
                                           headers, props)

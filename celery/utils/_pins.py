@@ -49,6 +49,25 @@ PINNED: dict[str, dict[str, str]] = {
         'amqp.serialization:_write_array': '8c13631a576b3611',
         'amqp.serialization:_write_item': '450ad1ce76678261',
     },
+    'publish-method': {  # celery.app._publish.basic_publish
+        'amqp.channel:Channel._basic_publish': '435fd18a6c885ecc',
+        'amqp.abstract_channel:AbstractChannel.send_method': '96f1afb04ea82655',
+        'amqp.connection:Connection.drain_events': '43fc204334c760ad',
+        'amqp.connection:Connection.blocking_read': 'c31d5e52c494d593',
+        'amqp.transport:_AbstractTransport.having_timeout': '740a66fab78a01ab',
+        'amqp.transport:_AbstractTransport.read_frame': '8ed436f6d193f87c',
+        'amqp.transport:TCPTransport._read': 'e70c3702dc01e3b7',
+        'amqp.serialization:dumps': '9b4350d94c53a987',
+        'amqp.serialization:_flushbits': '3db972be473070ab',
+    },
+    'publish-json': {  # celery.app._publish.serialize
+        'kombu.serialization:SerializerRegistry.dumps': '45a44efea12ee6f6',
+        'kombu.serialization:_reraise_errors': 'a1e390d305245dbb',
+        'kombu.utils.json:dumps': '0d798731359feb4e',
+        'kombu.utils.json:JSONEncoder': 'c6853eff2e8f1b1d',
+        'json:dumps': '2aeed87f2853842e',
+        'json.encoder:JSONEncoder.__init__': '82b46493560cf4a8',
+    },
 }
 
 

@@ -40,7 +40,11 @@ def saferepr(o: Any, maxlen: int | None = None, maxlevels: int = 3,
     object whose ``__repr__`` raises as ``<Unrepresentable ...>``.  Cut text
     ends with ``'...'`` (which is not counted in ``maxlen``).
     """
-    if (type(o) in _FLAT_CONTAINERS and len(o) <= _FLAT_MAX_ITEMS and not seen
+    kind = type(o)
+    if (kind is tuple or kind is dict) and not o and maxlevels > 0 and not seen \
+            and (not maxlen or maxlen <= 0 or maxlen >= 2):
+        return '()' if kind is tuple else '{}'  # no arguments: the usual task call
+    if (kind in _FLAT_CONTAINERS and len(o) <= _FLAT_MAX_ITEMS and not seen
             and maxlevels > 0):
         text = _flat_repr(o, maxlen)
         if text is not None:

@@ -68,6 +68,10 @@ def test_rabbitmq(amqp_url, qname, monkeypatch, options):
     real = _publish.encode_properties
     monkeypatch.setattr(_publish, 'encode_properties',
                         lambda props: encoded.append(1) or real(props))
+    published = []
+    real_publish = _publish.basic_publish
+    monkeypatch.setattr(_publish, 'basic_publish',
+                        lambda *a: published.append(1) or real_publish(*a))
     try:
         with app.connection_for_write() as conn:
             Queue(qname, Exchange(qname), qname)(conn.default_channel).declare()
@@ -87,6 +91,7 @@ def test_rabbitmq(amqp_url, qname, monkeypatch, options):
             (stock.delivery_info['exchange'], stock.delivery_info['routing_key'])
         assert fast.properties['application_headers']['id'] == 'tid'
         assert encoded, 'py-amqp no longer asks the message for its header encoding'
+        assert published == [1], 'the fast path sends its basic.publish itself'
     finally:
         with app.connection_for_write() as conn:
             conn.default_channel.queue_delete(qname)

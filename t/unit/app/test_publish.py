@@ -6,14 +6,24 @@ changes the layout we rely on.
 """
 from __future__ import annotations
 
+import contextlib
 import enum
+import socket
+import struct
+import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
 
 import amqp
 import pytest
+from amqp.exceptions import RecoverableConnectionError
 from amqp.serialization import GenericContent
+from amqp.serialization import dumps as amqp_dumps
+from amqp.transport import TCPTransport
 from kombu import Exchange, Producer, Queue
+from kombu.exceptions import EncodeError
+from kombu.serialization import dumps as kombu_dumps
+from kombu.serialization import registry
 
 from celery.app import _publish
 from celery.app._publish import BASIC_PROPERTIES, Message, can_publish, encode_properties
@@ -205,3 +215,201 @@ class test_send_task_named_options:
         # by the parent's with task_inherit_parent_priority.
         app.conf.task_inherit_parent_priority = True
         assert 'priority' in self._routed(app, priority=None)
+
+
+class _Transport:
+    """Enough of py-amqp's transport for a publish: a timeout context, no reads."""
+
+    def __init__(self) -> None:
+        self.timeouts: list = []
+
+    @contextlib.contextmanager
+    def having_timeout(self, timeout):
+        self.timeouts.append(timeout)
+        yield None
+
+
+class _Connection:
+    """Records the frames py-amqp's (or our) basic.publish hands to the frame writer."""
+
+    def __init__(self, blocked: bool = True) -> None:
+        self.client_properties = {'capabilities': {'connection.blocked': blocked}}
+        self.transport = _Transport()
+        self.frames: list = []
+        self.drains: list = []
+
+    def frame_writer(self, *frame):
+        self.frames.append(frame)
+
+    def drain_events(self, timeout=None):
+        self.drains.append(timeout)
+        raise socket.timeout()
+
+
+def _channel(connection) -> amqp.Channel:
+    channel = object.__new__(amqp.Channel)
+    channel.connection = connection
+    channel.channel_id = 3
+    return channel
+
+
+class test_basic_publish:
+    """Our ``basic_publish`` hands py-amqp's frame writer what py-amqp's would."""
+
+    @pytest.mark.parametrize('exchange,routing_key,mandatory,immediate', [
+        ('', 'celery', False, False),
+        ('ex', 'rk.é', True, False),
+        (None, None, None, True),
+        (b'bx', b'brk', 1, 1),
+        ('e' * 255, '', True, True),
+    ])
+    def test_same_frame_as_py_amqp(self, exchange, routing_key, mandatory, immediate):
+        ours, theirs = _Connection(blocked=False), _Connection(blocked=False)
+        message = amqp.Message(b'body', content_type='application/json')
+        _publish.basic_publish(_channel(ours), message, exchange, routing_key,
+                               mandatory, immediate, None)
+        _channel(theirs)._basic_publish(message, exchange=exchange, routing_key=routing_key,
+                                        mandatory=mandatory, immediate=immediate)
+        assert ours.frames == theirs.frames
+        assert ours.frames[0][3] == amqp_dumps(
+            'Bssbb', (0, exchange, routing_key, mandatory, immediate))
+
+    def test_arguments_py_amqp_rejects_raise_its_error(self):
+        with pytest.raises(struct.error):
+            amqp_dumps('Bssbb', (0, 'e' * 256, '', False, False))
+        with pytest.raises(struct.error):
+            _publish.publish_arguments('e' * 256, '', False, False)
+
+    def test_timeout_as_py_amqp(self):
+        ours, theirs = _Connection(blocked=False), _Connection(blocked=False)
+        message = amqp.Message(b'')
+        _publish.basic_publish(_channel(ours), message, '', 'rk', False, False, 5)
+        _channel(theirs)._basic_publish(message, routing_key='rk', timeout=5)
+        assert ours.transport.timeouts == theirs.transport.timeouts == [5]
+        assert ours.frames == theirs.frames
+
+    def test_write_timeout_is_a_connection_error(self):
+        connection = _Connection(blocked=False)
+
+        def write(*frame):
+            raise socket.timeout()
+        connection.frame_writer = write
+        with pytest.raises(RecoverableConnectionError, match='timed out'):
+            _publish.basic_publish(_channel(connection), amqp.Message(b''), '', 'rk',
+                                   False, False, None)
+
+    def test_closed_connection(self):
+        with pytest.raises(RecoverableConnectionError, match='connection closed'):
+            _publish.basic_publish(_channel(None), amqp.Message(b''), '', 'rk',
+                                   False, False, None)
+
+    def test_drains_when_a_frame_may_wait(self, monkeypatch):
+        # Given: a broker that announced connection.blocked
+        connection = _Connection(blocked=True)
+        monkeypatch.setattr(_publish, '_nothing_to_read', lambda conn: False)
+        _publish.basic_publish(_channel(connection), amqp.Message(b''), '', 'rk',
+                               False, False, None)
+        # Then: py-amqp's drain (timeout 0) runs before the publish, its timeout swallowed
+        assert connection.drains == [0]
+        assert len(connection.frames) == 1
+
+    def test_no_drain_when_nothing_to_read_or_not_announced(self, monkeypatch):
+        monkeypatch.setattr(_publish, '_nothing_to_read', lambda conn: True)
+        connection = _Connection(blocked=True)
+        _publish.basic_publish(_channel(connection), amqp.Message(b''), '', 'rk',
+                               False, False, None)
+        monkeypatch.setattr(_publish, '_nothing_to_read', lambda conn: False)
+        unannounced = _Connection(blocked=False)
+        _publish.basic_publish(_channel(unannounced), amqp.Message(b''), '', 'rk',
+                               False, False, None)
+        assert connection.drains == unannounced.drains == []
+
+    def test_confirm_mode_is_py_amqps(self):
+        channel = _channel(_Connection())
+        assert _publish._plain_pyamqp_publish(channel)
+        channel.basic_publish = channel.basic_publish_confirm  # what confirm_publish does
+        assert not _publish._plain_pyamqp_publish(channel)
+
+
+class test_nothing_to_read:
+    """``_nothing_to_read`` is True only when a zero-timeout drain would read nothing."""
+
+    @pytest.fixture
+    def transport(self):
+        ours, peer = socket.socketpair()
+        transport = object.__new__(TCPTransport)
+        transport.sock = ours
+        transport._read_buffer = b''
+        yield transport, peer
+        ours.close()
+        peer.close()
+
+    def _conn(self, transport):
+        return type('Conn', (), {'transport': transport})()
+
+    def test_idle_socket(self, transport):
+        transport, peer = transport
+        assert _publish._nothing_to_read(self._conn(transport))
+
+    def test_a_waiting_byte(self, transport):
+        transport, peer = transport
+        peer.sendall(b'\x01')
+        assert not _publish._nothing_to_read(self._conn(transport))
+
+    def test_peer_closed(self, transport):
+        transport, peer = transport
+        peer.close()
+        assert not _publish._nothing_to_read(self._conn(transport))
+
+    def test_partial_frame_buffered(self, transport):
+        transport, peer = transport
+        transport._read_buffer = b'\x01\x00'
+        assert not _publish._nothing_to_read(self._conn(transport))
+
+    def test_no_socket_or_other_transport(self, transport):
+        transport, peer = transport
+        transport.sock = None
+        assert not _publish._nothing_to_read(self._conn(transport))
+        assert not _publish._nothing_to_read(self._conn(object()))
+
+
+class test_serialize:
+    """``serialize`` gives what kombu's ``dumps`` gives, byte for byte, errors included."""
+
+    class Reduced:
+        def __json__(self):
+            return {'reduced': True}
+
+    @pytest.mark.parametrize('body', [
+        ((1, 2), {'k': 'é\u2028', 'n': None}, {'callbacks': None, 'chord': None}),
+        [1.5, float('inf'), 2 ** 70, True, '\ud800'],
+        {'when': datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+         'id': uuid.UUID(int=7), 'amount': Decimal('1.10'), 'raw': b'\xff\x00'},
+        {'obj': Reduced()},
+        'just text',
+        None,
+    ])
+    @pytest.mark.parametrize('serializer', ['json', 'pickle', None])
+    def test_same_as_kombu(self, body, serializer):
+        assert _publish.serialize(body, serializer) == kombu_dumps(body, serializer=serializer)
+
+    def test_unserializable_raises_kombus_error(self):
+        with pytest.raises(EncodeError) as ours:
+            _publish.serialize({'x': object()}, 'json')
+        with pytest.raises(EncodeError) as theirs:
+            kombu_dumps({'x': object()}, serializer='json')
+        assert str(ours.value) == str(theirs.value)
+
+    def test_a_replaced_json_serializer_is_used(self, monkeypatch):
+        monkeypatch.setitem(registry._encoders, 'json',
+                            registry._encoders['json']._replace(encoder=lambda body: 'mine'))
+        assert _publish.serialize([1], 'json') == ('application/json', 'utf-8', 'mine')
+
+
+def test_repeating_short_strings_are_cached_within_a_bound(monkeypatch):
+    monkeypatch.setattr(_publish, '_NAMES', {})
+    monkeypatch.setattr(_publish, '_MAX_KEYS', 2)
+    for value in ('application/json', 'rk', 'third', 'rk'):
+        assert _publish._name(value) == amqp_dumps('s', (value,))
+    assert list(_publish._NAMES) == ['application/json', 'rk']
+    assert _publish._name(None) == _publish._name(b'') == b'\x00'

@@ -40,7 +40,7 @@ def test_the_fast_paths_ask_first(pins_changed: None, app, monkeypatch) -> None:
     from amqp.channel import Channel
     from amqp.transport import TCPTransport
 
-    from celery.app._publish import can_publish
+    from celery.app._publish import _plain_pyamqp_publish, can_publish
     from celery.worker import _amqp_decode, loops
     from celery.worker.consumer import acks
     monkeypatch.setitem(serialization.PROPERTY_CLASSES, 60, _amqp_decode.ORIGINAL)
@@ -50,6 +50,7 @@ def test_the_fast_paths_ask_first(pins_changed: None, app, monkeypatch) -> None:
     assert serialization.PROPERTY_CLASSES[60] is _amqp_decode.ORIGINAL
     assert acks._ack_frames_writer(Channel.__new__(Channel)) is None
     assert not loops._plain_tcp(TCPTransport.__new__(TCPTransport))
+    assert not _plain_pyamqp_publish(Channel.__new__(Channel))
     with app.producer_or_acquire() as producer:
         assert not can_publish(producer, {})
 
@@ -58,10 +59,11 @@ def test_the_fast_paths_are_on_with_the_pinned_code(app) -> None:
     from amqp.channel import Channel
     from amqp.transport import TCPTransport
 
-    from celery.app._publish import can_publish
+    from celery.app._publish import _plain_pyamqp_publish, can_publish
     from celery.worker import loops
     from celery.worker.consumer import acks
     assert acks._ack_frames_writer(Channel.__new__(Channel)) is not None
     assert loops._plain_tcp(TCPTransport.__new__(TCPTransport))
+    assert _plain_pyamqp_publish(Channel.__new__(Channel))
     with app.producer_or_acquire() as producer:
         assert can_publish(producer, {})

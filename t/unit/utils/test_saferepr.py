@@ -155,3 +155,14 @@ def test_no_levels_left_shows_the_container_cut():
 
 def _streamed_levels(value, maxlevels):
     return ''.join(reprstream(value, maxlevels=maxlevels))
+
+
+@pytest.mark.parametrize('empty', [(), {}])
+@pytest.mark.parametrize('maxlen', [None, 0, -1, 1, 2, 3, 1024])
+@pytest.mark.parametrize('maxlevels', [0, 1, 3])
+def test_empty_arguments_shortcut_matches_the_streamed_repr(empty, maxlen, maxlevels):
+    # The text of the general path, cut as saferepr cuts it
+    text = ''.join(reprstream(empty, maxlevels=maxlevels, maxlen=maxlen))
+    if maxlen and maxlen > 0 and len(text) > maxlen:
+        text = text[:maxlen] + '...'
+    assert saferepr(empty, maxlen, maxlevels) == text
