@@ -367,7 +367,16 @@ class Pool(_BilliardPool):
             with self._batch_lock:
                 if self._batching:
                     self._batch.append(data)
-                    return
+                    batched = True
+                else:
+                    batched = False
+            if batched:
+                if len(self._cache) <= self._processes:
+                    # a child is idle for it: write now (with any collected
+                    # before it), not at the loop's next turn - an early ack
+                    # or other work of this turn would delay the task
+                    self.flush_jobs()
+                return
         self._write_job(data)
 
     def _write_job(self, data: bytes) -> None:
@@ -400,7 +409,9 @@ class Pool(_BilliardPool):
 
         The loop calls :meth:`flush_jobs` before it waits, so jobs applied
         while it handles a burst of messages reach the children in one
-        ``write`` (one wake-up of a child instead of one per job).
+        ``write`` (one wake-up of a child instead of one per job).  A job
+        that an idle child will take is written at once (:meth:`_put_job`):
+        waiting for the loop's turn would only add to its latency.
         Disabling writes what was collected.
         """
         if enabled:

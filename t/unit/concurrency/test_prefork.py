@@ -234,11 +234,24 @@ def test_jobs_applied_in_the_loop_thread_are_written_together(make_pool: Any, hu
     # When jobs are applied
     for i in range(4):
         pool.apply_async(double, (i,), callback=results.append)
-    # Then they wait for the loop's tick, and are written in one go
-    assert len(pool._pool._batch) == 4
+    # Then the first goes to the idle child at once, the others wait for the
+    # loop's tick, and are written in one go
+    assert len(pool._pool._batch) == 3
     run_until(hub, lambda: len(results) == 4)
     assert not pool._pool._batch
     assert results == [0, 2, 4, 6]
+
+
+def test_a_job_for_an_idle_child_is_written_at_once(make_pool: Any, hub: Hub) -> None:
+    # Given a pool whose children are idle
+    pool = make_pool(2)
+    results = []
+    # When a job is applied in the loop thread
+    pool.apply_async(double, (5,), callback=results.append)
+    # Then it is in the pipe already, not waiting for the loop's next turn
+    assert not pool._pool._batch
+    run_until(hub, lambda: results)
+    assert results == [10]
 
 
 def test_jobs_applied_from_another_thread_are_written_at_once(make_pool: Any, hub: Hub) -> None:
