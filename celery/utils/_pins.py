@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import linecache
 from typing import Any
 
 from celery.utils.log import get_logger
@@ -87,6 +88,7 @@ def source_hash(obj: Any) -> str:
 def changed(group: str) -> dict[str, str]:
     """The functions of ``group`` whose source differs now: name -> its hash (or the error)."""
     out = {}
+    cached = set(linecache.cache)
     for path, pin in PINNED[group].items():
         try:
             digest = source_hash(_resolve(path))
@@ -94,6 +96,8 @@ def changed(group: str) -> dict[str, str]:
             digest = f'unreadable: {exc!r}'
         if digest != pin:
             out[path] = digest
+    for filename in set(linecache.cache) - cached:  # read once: don't keep the sources
+        linecache.cache.pop(filename, None)
     return out
 
 
