@@ -83,9 +83,8 @@ def _shortstr(value: Any) -> bytes:
     return _u8(len(value)) + value
 
 
-_KEYS: dict = {}  # table key -> its encoding (length byte and UTF-8), for the usual few
-_MAX_KEYS = 1024
-_NAMES: dict = {}  # the same for the short strings that repeat (content type, routing key...)
+_NAMES: dict = {}  # str -> its short-string encoding, for those that repeat (keys, types...)
+_MAX_NAMES = 1024
 
 
 def _name(value: Any) -> bytes:
@@ -95,26 +94,23 @@ def _name(value: Any) -> bytes:
     encoded = _NAMES.get(value)
     if encoded is None:
         encoded = _shortstr(value)
-        if len(_NAMES) < _MAX_KEYS:
+        if len(_NAMES) < _MAX_NAMES:
             _NAMES[value] = encoded
     return encoded
 
 
 def _key(key: Any) -> bytes:
-    data = key.encode('utf-8', 'surrogatepass') if isinstance(key, str) else key
-    encoded = _u8(len(data)) + data
-    if len(_KEYS) < _MAX_KEYS:
-        _KEYS[key] = encoded
-    return encoded
+    """A table key: a str (cached, as :func:`_name`) or bytes."""
+    return _name(key) if type(key) is str else _u8(len(key)) + key
 
 
 def _table(table: Mapping) -> bytes:
     parts: list = []
     add = parts.append
-    keys = _KEYS
+    names = _NAMES
     for key, value in table.items():
         try:
-            add(keys[key])
+            add(names[key])
         except KeyError:
             add(_key(key))
         kind = type(value)  # the usual header values inline, the rest in _item

@@ -561,7 +561,8 @@ class AMQP:
                 retry_policy=policy,
             )
         try:
-            if publish_declare is None and _publish.can_publish(producer, msg_properties):
+            fast = publish_declare is None and _publish.can_publish(producer, msg_properties)
+            if fast:
                 # Nothing to declare: kombu's publish, unrolled. With ``retry``
                 # the first attempt goes without kombu's retry loop (a closure,
                 # a context manager and a loop per call, for the rare publish
@@ -576,13 +577,8 @@ class AMQP:
                 except Exception as exc:
                     if not (retry and _recoverable(connection, exc)):
                         raise
-                    result = producer.publish(
-                        body, exchange=exchange, routing_key=routing_key,
-                        serializer=serializer, compression=compression,
-                        retry=True, retry_policy=policy, delivery_mode=delivery_mode,
-                        declare=None, headers=msg_headers, timeout=timeout,
-                        confirm_timeout=confirm_timeout, **msg_properties)
-            else:
+                    fast = False
+            if not fast:
                 result = producer.publish(
                     body, exchange=exchange, routing_key=routing_key,
                     serializer=serializer, compression=compression,

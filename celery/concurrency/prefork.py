@@ -365,11 +365,9 @@ class Pool(_BilliardPool):
         data = dump_message(job)
         if self._batching and get_ident() == self._loop_ident:
             with self._batch_lock:
-                if self._batching:
+                batched = self._batching
+                if batched:
                     self._batch.append(data)
-                    batched = True
-                else:
-                    batched = False
             if batched:
                 if len(self._cache) <= self._processes:
                     # a child is idle for it: write now (with any collected

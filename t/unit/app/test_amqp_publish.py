@@ -11,6 +11,7 @@ from kombu.exceptions import OperationalError
 
 from celery.app import _publish
 from celery.app.amqp import ProducerPool
+from t.forking import in_forked_child
 
 
 def read_all(app, name: str) -> list:
@@ -179,18 +180,8 @@ class test_Origin:
     @pytest.mark.skipif(not hasattr(os, 'fork'), reason='needs fork')
     def test_a_forked_child_sends_its_own_pid(self, app):
         app.amqp.create_task_message('t', 'n')  # cached in the parent
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child
-            try:
-                origin = app.amqp.create_task_message('t', 'n').headers['origin']
-                os.write(write, origin.encode())
-            finally:
-                os._exit(0)
-        os.close(write)
-        os.waitpid(pid, 0)
-        child_origin = os.read(read, 200).decode()
-        os.close(read)
+        pid, child_origin = in_forked_child(
+            lambda: app.amqp.create_task_message('t', 'n').headers['origin'])
         assert child_origin.startswith(f'gen{pid}@')
 
 

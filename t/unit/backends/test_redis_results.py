@@ -17,6 +17,7 @@ from celery import Celery, chord, states
 from celery.app.task import Context
 from celery.backends import redis as redis_backend
 from celery.backends.asynchronous import results_unawaited, unawaited_results
+from t.waiting import wait_for
 
 
 @pytest.fixture
@@ -63,13 +64,6 @@ def _count_reads(backend) -> list:
         original = getattr(backend, name)
         setattr(backend, name, lambda *a, _f=original, _n=name: reads.append(_n) or _f(*a))
     return reads
-
-
-def _wait_for(predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, 'condition not met in time'
-        time.sleep(0.005)
 
 
 class test_waiting:
@@ -172,7 +166,8 @@ class test_waiting:
         channels.append(redis_app.backend.get_key_for_task(result.id))
         writer.store_result(result.id, 2, states.SUCCESS)
         assert result.get(timeout=5) == 2
-        _wait_for(lambda: [n for _, n in raw.pubsub_numsub(*channels)] == [0, 0, 0])
+        wait_for(lambda: [n for _, n in raw.pubsub_numsub(*channels)] == [0, 0, 0],
+                 timeout=5, what='the channels to be unsubscribed')
         assert not consumer._unsubscribe_later
 
     def test_unawaited_results_are_not_subscribed_to(self, redis_app, writer):

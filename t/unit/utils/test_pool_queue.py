@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import threading
-import time
 from queue import Empty, Full, LifoQueue
 
 import pytest
 
 from celery.utils._pool_queue import PoolQueue, pool_queue
+from t.waiting import wait_for
 
 
 def test_last_in_first_out():
@@ -32,9 +32,8 @@ def test_a_blocked_taker_is_woken_by_a_put():
     got = []
     taker = threading.Thread(target=lambda: got.append(queue.get(timeout=10)))
     taker.start()
-    deadline = time.monotonic() + 10
-    while not queue.not_empty._waiters and time.monotonic() < deadline:
-        time.sleep(0.001)  # poll until the taker waits (CPython's Condition)
+    wait_for(lambda: queue.not_empty._waiters, timeout=10, interval=0.001,
+             what='the taker to wait')  # (CPython's Condition)
     # When an item is put back
     queue.put_nowait('item')
     taker.join(10)

@@ -9,6 +9,7 @@ import uuid as std_uuid
 import pytest
 
 from celery.utils.uuid import uuid
+from t.forking import in_forked_child
 
 uuid_module = sys.modules['celery.utils.uuid']  # celery.utils.uuid is the function
 
@@ -45,17 +46,7 @@ def test_a_forked_child_does_not_repeat_the_parents_ids():
     # Given a parent with ids made in advance
     uuid()
     assert uuid_module._ready
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        try:
-            os.write(write, uuid().encode())
-        finally:
-            os._exit(0)
-    os.close(write)
-    os.waitpid(pid, 0)
-    child_id = os.read(read, 100).decode()
-    os.close(read)
+    _, child_id = in_forked_child(uuid)
     # Then the child's first id is not the one the parent hands out next
     assert std_uuid.UUID(child_id)
     assert child_id != uuid()
