@@ -28,7 +28,7 @@ from billiard import forking_enable
 from billiard.process import active_children
 from billiard.pool import CLOSE, RUN, TASK, ApplyResult, job_counter
 from billiard.pool import Pool as _BilliardPool
-from billiard.pool import ResultHandler
+from billiard.pool import ResultHandler, TimeoutHandler
 
 from celery import platforms, signals
 from celery.concurrency._pipes import (HEADER, INCOMPLETE, FileLock, ResultReader,
@@ -215,10 +215,30 @@ class _LoopResultHandler(ResultHandler):
         """Do not start a thread; :meth:`Pool.process_results` does the work."""
 
 
+class _TimeoutHandler(TimeoutHandler):
+    """Billiard's time-limit thread, safe when the loop reaps the child it kills.
+
+    After a hard limit the thread sends TERM and waits on the child's
+    sentinel; meanwhile the loop (``maintain_pool``) may join the exited
+    child, which closes that sentinel, and billiard's wait then raises.  An
+    exception ends the thread, and with it every later time limit: here a
+    child that is already joined counts as killed.
+    """
+
+    def _trywaitkill(self, worker: Any) -> None:
+        try:
+            super()._trywaitkill(worker)
+        except (OSError, TypeError, ValueError):
+            popen = worker._popen
+            if popen is None or popen.returncode is None:
+                raise  # not the race above: still alive
+
+
 class Pool(_BilliardPool):
     """A billiard pool whose results are read by the caller's event loop."""
 
     ResultHandler = _LoopResultHandler
+    TimeoutHandler = _TimeoutHandler
 
     _post: Callable | None = None
     _loop_ident: int | None = None

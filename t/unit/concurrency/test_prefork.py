@@ -168,6 +168,31 @@ def test_hard_time_limit_kills_the_child_which_is_replaced(make_pool: Any, hub: 
     assert got[0] not in before
 
 
+
+def test_time_limit_thread_survives_the_loop_reaping_the_child_it_kills() -> None:
+    import billiard
+    from billiard.connection import wait
+
+    from celery.concurrency.prefork import Pool
+    # Given a child past its hard limit, which the loop joins (closing its
+    # sentinel) while the time-limit thread waits for it to exit
+    child = billiard.Process(target=time.sleep, args=(30,))
+    child.start()
+    popen = child._popen
+    reap = popen.wait
+
+    def wait_while_the_loop_joins(timeout: float | None = None) -> Any:
+        sentinel = popen.sentinel
+        reap()  # what join does: wait for the exit, then close the sentinel
+        popen.close()
+        return wait([sentinel], timeout)  # billiard's wait on the closed sentinel
+
+    popen.wait = wait_while_the_loop_joins
+    handler = Pool.TimeoutHandler([], {}, None, None)
+    # When the thread kills it, then it carries on: the child is gone
+    handler._trywaitkill(child)
+    assert child.exitcode == -signal.SIGTERM
+
 def test_terminate_job_kills_the_running_job(make_pool: Any, hub: Hub) -> None:
     pool = make_pool(1)
     pids, errors = [], []
